@@ -1,0 +1,25 @@
+//! The control migration set: Tenantry's own tables in [`CONTROL_SCHEMA`].
+
+mod m20261127_000001_create_tenants;
+
+use sea_orm_migration::{MigrationTrait, MigratorTraitSelf};
+
+pub use m20261127_000001_create_tenants::Tenants;
+
+use crate::CONTROL_SCHEMA;
+
+/// Migrates the control schema. Run through [`crate::runner`], which pins `search_path` to
+/// the control schema for the ledger.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ControlMigrator;
+
+impl MigratorTraitSelf for ControlMigrator {
+    fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_create_tenants::Migration)]
+    }
+}
+
+/// The control schema's name as a sea-query identifier.
+pub(crate) fn schema() -> &'static str {
+    CONTROL_SCHEMA
+}
