@@ -1,1 +1,12 @@
-//! placeholder
+//! Tenantry's HTTP API (actix-web): thin handlers over `tenantry-service`.
+//!
+//! Depends on `tenantry-service` and `tenantry-config`, never on SeaORM queries directly.
+//! [`Application::build`] binds the listener (port 0 allowed) and reports the port;
+//! [`Application::run_until_stopped`] serves. `main` only wires logging and settings.
+
+mod error;
+mod routes;
+mod startup;
+
+pub use error::ApiError;
+pub use startup::{Application, StartupError};

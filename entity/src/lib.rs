@@ -1,1 +1,10 @@
-//! placeholder
+//! SeaORM entities: a tenant's [`product`] and [`order`], and the control schema's
+//! [`tenant`] registry.
+//!
+//! Product and Order name no schema: each column set is defined once and serves every
+//! tenant. The service retargets every query at the tenant's schema. Depends on no other
+//! Tenantry crate.
+
+pub mod order;
+pub mod product;
+pub mod tenant;

@@ -7,11 +7,11 @@ use derive_more::{Display, Error, From};
 use indicatif::{ProgressBar, ProgressStyle};
 use sea_orm_migration::sea_orm::{DatabaseConnection, DbErr};
 
+use crate::SchemaName;
 use crate::database::{self, DatabaseError};
 use crate::fleet::{self, FleetEntry, FleetOptions, FleetReport, TenantResult};
 use crate::runner::{self, Direction};
 use crate::tenant::{TenantMigrator, VERSIONS};
-use crate::SchemaName;
 
 /// Used when neither `--database-url`, `DATABASE_URL` nor `APP__DATABASE__URL` is given; the
 /// same default as the service's settings (the local Postgres of a development machine).
@@ -200,7 +200,9 @@ async fn run_fleet(db: &DatabaseConnection, options: FleetOptions) -> Result<Fle
     let total = fleet::registered_tenants(db).await?.len() as u64;
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(total);
-        if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} tenants {elapsed_precise} {msg}") {
+        if let Ok(style) =
+            ProgressStyle::with_template("{bar:40} {pos}/{len} tenants {elapsed_precise} {msg}")
+        {
             bar.set_style(style);
         }
         bar
@@ -224,11 +226,9 @@ async fn run_fleet(db: &DatabaseConnection, options: FleetOptions) -> Result<Fle
 /// One tenant's result as a line of text.
 pub fn entry_line(entry: &FleetEntry) -> String {
     let what = match &entry.result {
-        TenantResult::Migrated { applied, version } => format!(
-            "migrated ({} applied, now at {})",
-            applied.len(),
-            version.as_deref().unwrap_or("(none)")
-        ),
+        TenantResult::Migrated { applied, version } => {
+            format!("migrated ({} applied, now at {})", applied.len(), version.as_deref().unwrap_or("(none)"))
+        }
         TenantResult::AlreadyCurrent => "already current".to_owned(),
         TenantResult::Failed(e) => format!("FAILED: {e}"),
         TenantResult::Skipped => "skipped (an earlier tenant failed)".to_owned(),
@@ -274,5 +274,10 @@ fn write_fleet_status(out: &mut dyn Write, tenants: &[fleet::RegisteredTenant]) 
         };
         writeln!(out, "{} {} {} {state}", tenant.slug, tenant.schema, version.unwrap_or("(none)"))?;
     }
-    writeln!(out, "{} tenants: {current} current, {} behind (latest {latest})", tenants.len(), tenants.len() - current)
+    writeln!(
+        out,
+        "{} tenants: {current} current, {} behind (latest {latest})",
+        tenants.len(),
+        tenants.len() - current
+    )
 }

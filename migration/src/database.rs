@@ -90,9 +90,7 @@ pub async fn ensure_database(url: &str) -> Result<(), DatabaseError> {
 /// Drops a database, disconnecting its sessions (Postgres 13+). Missing is fine.
 pub async fn drop_database(admin_url: &str, name: &DatabaseName) -> Result<(), DatabaseError> {
     let admin = connect_admin(admin_url).await?;
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", name.as_str()))
-        .await?;
+    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", name.as_str())).await?;
     admin.close().await?;
     Ok(())
 }
@@ -105,7 +103,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(30))
         .sqlx_logging(false)
-        .map_sqlx_postgres_opts(|o| o.options([("search_path", NO_SCHEMA)]).application_name("tenantry-migration"));
+        .map_sqlx_postgres_opts(|o| {
+            o.options([("search_path", NO_SCHEMA)]).application_name("tenantry-migration")
+        });
     Database::connect(options).await
 }
 

@@ -8,11 +8,11 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm_migration::{MigrationStatus, MigratorTraitSelf};
-use sea_orm_migration::sea_query::{Expr, ExprTrait, Iden, Query};
 use sea_orm_migration::sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait,
 };
+use sea_orm_migration::sea_query::{Expr, ExprTrait, Iden, Query};
+use sea_orm_migration::{MigrationStatus, MigratorTraitSelf};
 
 use crate::control::{ControlMigrator, Tenants};
 use crate::tenant::TenantMigrator;
@@ -113,7 +113,10 @@ pub async fn control_status(db: &DatabaseConnection) -> Result<Vec<(String, bool
 
 /// Each tenant migration's name, oldest first, with whether it is applied to `schema`.
 /// Read-only: creates neither the schema nor the ledger.
-pub async fn tenant_status(db: &DatabaseConnection, schema: &SchemaName) -> Result<Vec<(String, bool)>, DbErr> {
+pub async fn tenant_status(
+    db: &DatabaseConnection,
+    schema: &SchemaName,
+) -> Result<Vec<(String, bool)>, DbErr> {
     status_of(db, &Target::Tenant(schema), &TenantMigrator::new(schema.clone())).await
 }
 
@@ -126,10 +129,7 @@ async fn status_of<M: MigratorTraitSelf>(
     txn.execute_unprepared(&format!("SET LOCAL search_path TO {}", target.quoted())).await?;
     let migrations = migrator.get_migration_with_status_read_only(&txn).await?;
     txn.rollback().await?;
-    Ok(migrations
-        .iter()
-        .map(|m| (m.name().to_owned(), m.status() == MigrationStatus::Applied))
-        .collect())
+    Ok(migrations.iter().map(|m| (m.name().to_owned(), m.status() == MigrationStatus::Applied)).collect())
 }
 
 /// Serialises runs on one schema, creates it if needed and points `search_path` at it for the
@@ -148,18 +148,20 @@ async fn pin(txn: &DatabaseTransaction, target: &Target<'_>) -> Result<(), DbErr
 }
 
 /// Names of the applied migrations, ordered as the set defines them (names sort by date).
-async fn applied<M: MigratorTraitSelf>(migrator: &M, txn: &DatabaseTransaction) -> Result<BTreeSet<String>, DbErr> {
-    Ok(migrator
-        .get_applied_migrations(txn)
-        .await?
-        .iter()
-        .map(|m| m.name().to_owned())
-        .collect())
+async fn applied<M: MigratorTraitSelf>(
+    migrator: &M,
+    txn: &DatabaseTransaction,
+) -> Result<BTreeSet<String>, DbErr> {
+    Ok(migrator.get_applied_migrations(txn).await?.iter().map(|m| m.name().to_owned()).collect())
 }
 
 /// Stores `version` on the registry row for `schema`; a schema not in the registry (or a
 /// registry not yet created) is left alone.
-async fn record_version(txn: &DatabaseTransaction, schema: &SchemaName, version: Option<&str>) -> Result<(), DbErr> {
+async fn record_version(
+    txn: &DatabaseTransaction,
+    schema: &SchemaName,
+    version: Option<&str>,
+) -> Result<(), DbErr> {
     let registry = format!("{}.{}", Target::Control.quoted(), Tenants::Table.to_string());
     let present = txn
         .query_one_raw(Statement::from_sql_and_values(

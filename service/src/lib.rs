@@ -1,1 +1,12 @@
-//! placeholder
+//! Tenantry's domain logic: every query, each one qualified with its tenant's schema.
+//!
+//! Depends on `tenantry-entity` (row types) and `tenantry-migration` (provisioning runs the
+//! tenant migrations; [`SchemaName`] is the one way a schema name reaches SQL). Knows nothing
+//! of HTTP. Re-exports the few SeaORM types the API needs to hold a connection.
+
+pub mod db;
+mod error;
+
+pub use error::ServiceError;
+pub use sea_orm::DatabaseConnection;
+pub use tenantry_migration::SchemaName;

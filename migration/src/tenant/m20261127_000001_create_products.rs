@@ -62,11 +62,7 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create()
-                    .name("products_name_idx")
-                    .table(table)
-                    .col(Products::Name)
-                    .to_owned(),
+                Index::create().name("products_name_idx").table(table).col(Products::Name).to_owned(),
             )
             .await
     }

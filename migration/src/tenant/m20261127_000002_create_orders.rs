@@ -70,11 +70,7 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create()
-                    .name("orders_product_id_idx")
-                    .table(table)
-                    .col(Orders::ProductId)
-                    .to_owned(),
+                Index::create().name("orders_product_id_idx").table(table).col(Orders::ProductId).to_owned(),
             )
             .await
     }

@@ -1,0 +1,46 @@
+//! The tenant registry (`tenantry.tenants`, in the control schema).
+
+use sea_orm::entity::prelude::*;
+
+/// Whether a tenant's data plane is open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+pub enum State {
+    /// Requests are served.
+    #[sea_orm(string_value = "active")]
+    Active,
+    /// Requests are refused; the data is kept.
+    #[sea_orm(string_value = "suspended")]
+    Suspended,
+}
+
+/// One registered tenant.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(schema_name = "tenantry", table_name = "tenants")]
+pub struct Model {
+    /// Surrogate key.
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// Public identifier, `[a-z][a-z0-9_]{0,39}`, unique.
+    #[sea_orm(unique)]
+    pub slug: String,
+    /// The tenant's Postgres schema, derived from the slug, unique.
+    #[sea_orm(unique)]
+    pub schema_name: String,
+    /// Display name.
+    pub name: String,
+    /// Lifecycle state.
+    pub state: State,
+    /// Newest tenant migration applied, if any.
+    pub version: Option<String>,
+    /// When the tenant was provisioned.
+    pub created_at: DateTimeWithTimeZone,
+    /// Last change to this row.
+    pub updated_at: DateTimeWithTimeZone,
+}
+
+/// The registry has no relations: nothing references into tenant schemas from here.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,40 @@
+//! The service layer's one error type.
+
+use derive_more::{Display, Error};
+use sea_orm::{DbErr, SqlErr};
+
+/// Everything a service call can fail with. The API maps each variant to HTTP once.
+#[derive(Debug, Display, Error)]
+pub enum ServiceError {
+    /// The thing asked for does not exist (in this tenant).
+    #[display("{_0} not found")]
+    NotFound(#[error(not(source))] String),
+    /// The request conflicts with existing data (a duplicate, or a row still referenced).
+    #[display("{_0}")]
+    Conflict(#[error(not(source))] String),
+    /// The request is well-formed but names something that cannot be used.
+    #[display("{_0}")]
+    Unprocessable(#[error(not(source))] String),
+    /// The input breaks a rule of the domain.
+    #[display("{_0}")]
+    Invalid(#[error(not(source))] String),
+    /// The database failed or answered unexpectedly. Never shown to clients.
+    #[display("database error: {_0}")]
+    Database(DbErr),
+}
+
+impl From<DbErr> for ServiceError {
+    /// Classifies database errors the domain has a meaning for; anything else is unexpected.
+    fn from(e: DbErr) -> Self {
+        match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => Self::Conflict("already exists".to_owned()),
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
+                Self::Conflict("still referenced by other records".to_owned())
+            }
+            _ => match e {
+                DbErr::RecordNotFound(what) => Self::NotFound(what),
+                e => Self::Database(e),
+            },
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! [`TestDb`]: a fresh database for one test, dropped when the test ends.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use tenantry_migration::database::{DatabaseName, drop_database};
+
+use crate::server::{NAME_PREFIX, admin_url, connect, unix_now};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A uniquely named, empty database that exists for as long as this value.
+pub struct TestDb {
+    name: DatabaseName,
+    admin_url: String,
+    url: String,
+}
+
+impl TestDb {
+    /// Creates a new, empty database.
+    pub async fn new() -> Self {
+        let admin_url = admin_url().await.to_owned();
+        let raw = format!(
+            "{NAME_PREFIX}{}_{}_{}",
+            unix_now(),
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let name = DatabaseName::parse(&raw).expect("test database names fit the grammar");
+        let admin = connect(&admin_url).await.expect("connect to the test Postgres server");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{}\"", name.as_str()))
+            .await
+            .expect("create the test database");
+        admin.close().await.ok();
+        let mut url = url::Url::parse(&admin_url).expect("admin URL parses");
+        url.set_path(&format!("/{}", name.as_str()));
+        Self { name, admin_url, url: url.to_string() }
+    }
+
+    /// Connection URL of this database.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A small pool on this database, opened the way the migration tool opens it.
+    pub async fn connect(&self, max_connections: u32) -> DatabaseConnection {
+        tenantry_migration::database::connect(&self.url, max_connections)
+            .await
+            .expect("connect to the test database")
+    }
+}
+
+impl Drop for TestDb {
+    /// Drops the database, even when the test panicked. Runs on its own thread and runtime
+    /// because the test's runtime may be shutting down.
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(drop_database(&admin_url, &name)).ok()
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("could not drop test database {}; a later run sweeps it", self.name.as_str());
+        }
+    }
+}

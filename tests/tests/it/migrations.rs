@@ -1,0 +1,304 @@
+//! Per-tenant migrations, fleet runs and the `migration` command line.
+
+use command_line::cli_run;
+use futures::future::join_all;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use tenantry_migration::SchemaName;
+use tenantry_migration::fleet::{FleetOptions, TenantResult, migrate_fleet};
+use tenantry_migration::runner::{Direction, migrate_control, migrate_tenant};
+use tenantry_migration::tenant::{TenantMigrator, VERSIONS};
+use tenantry_tests::TestDb;
+
+fn schema(s: &str) -> SchemaName {
+    SchemaName::parse(s).expect("valid schema name")
+}
+
+async fn tables_in(db: &DatabaseConnection, schema: &str) -> Vec<String> {
+    strings(
+        db,
+        "SELECT table_name::text AS v FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1",
+        schema,
+    )
+    .await
+}
+
+async fn ledger_of(db: &DatabaseConnection, schema: &SchemaName) -> Vec<String> {
+    let sql = format!("SELECT version AS v FROM {}.seaql_migrations ORDER BY 1", schema.quoted());
+    db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .expect("read ledger")
+        .iter()
+        .map(|r| r.try_get::<String>("", "v").expect("text"))
+        .collect()
+}
+
+async fn strings(db: &DatabaseConnection, sql: &str, arg: &str) -> Vec<String> {
+    db.query_all_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [arg.into()]))
+        .await
+        .expect("query")
+        .iter()
+        .map(|r| r.try_get::<String>("", "v").expect("text"))
+        .collect()
+}
+
+async fn schemas(db: &DatabaseConnection) -> Vec<String> {
+    strings(db, "SELECT nspname::text AS v FROM pg_namespace WHERE nspname <> $1 ORDER BY 1", "").await
+}
+
+async fn register(db: &DatabaseConnection, slug: &str) {
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO tenantry.tenants (slug, schema_name, name) VALUES ($1, $2, $3)",
+        [slug.into(), format!("tenant_{slug}").into(), format!("Tenant {slug}").into()],
+    ))
+    .await
+    .expect("register tenant");
+}
+
+async fn recorded_version(db: &DatabaseConnection, slug: &str) -> Option<String> {
+    db.query_one_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT version FROM tenantry.tenants WHERE slug = $1",
+        [slug.into()],
+    ))
+    .await
+    .expect("query")
+    .expect("registered")
+    .try_get("", "version")
+    .expect("text or null")
+}
+
+fn latest() -> Option<String> {
+    Some(TenantMigrator::latest_version().to_owned())
+}
+
+#[tokio::test]
+async fn two_tenants_get_their_own_tables_and_their_own_ledger() {
+    let test_db = TestDb::new().await;
+    let db = test_db.connect(2).await;
+    let (a, b) = (schema("tenant_a"), schema("tenant_b"));
+
+    migrate_tenant(&db, &a, Direction::Up(None)).await.expect("migrate a");
+    migrate_tenant(&db, &b, Direction::Up(None)).await.expect("migrate b");
+
+    for s in [&a, &b] {
+        assert_eq!(tables_in(&db, s.as_str()).await, ["orders", "products", "seaql_migrations"]);
+        assert_eq!(ledger_of(&db, s).await, VERSIONS);
+    }
+    assert!(tables_in(&db, "public").await.is_empty(), "nothing may land in public");
+}
+
+#[tokio::test]
+async fn a_second_up_is_a_no_op() {
+    let test_db = TestDb::new().await;
+    let db = test_db.connect(1).await;
+    let a = schema("tenant_a");
+
+    let first = migrate_tenant(&db, &a, Direction::Up(None)).await.expect("first up");
+    let second = migrate_tenant(&db, &a, Direction::Up(None)).await.expect("second up");
+
+    assert_eq!(first.changed, VERSIONS);
+    assert!(second.changed.is_empty(), "second up applied {:?}", second.changed);
+    assert_eq!(second.version, latest());
+    assert_eq!(ledger_of(&db, &a).await, VERSIONS);
+}
+
+#[tokio::test]
+async fn down_then_up_restores_the_tenant() {
+    let test_db = TestDb::new().await;
+    let db = test_db.connect(1).await;
+    migrate_control(&db).await.expect("control");
+    register(&db, "a").await;
+    let a = schema("tenant_a");
+    migrate_tenant(&db, &a, Direction::Up(None)).await.expect("up");
+
+    let down = migrate_tenant(&db, &a, Direction::Down(Some(1))).await.expect("down");
+    assert_eq!(down.changed, [VERSIONS[1]]);
+    assert_eq!(tables_in(&db, "tenant_a").await, ["products", "seaql_migrations"]);
+    assert_eq!(recorded_version(&db, "a").await.as_deref(), Some(VERSIONS[0]));
+
+    let up = migrate_tenant(&db, &a, Direction::Up(None)).await.expect("up again");
+    assert_eq!(up.changed, [VERSIONS[1]]);
+    assert_eq!(tables_in(&db, "tenant_a").await, ["orders", "products", "seaql_migrations"]);
+    assert_eq!(recorded_version(&db, "a").await, latest());
+}
+
+/// Breaks tenant `b` on purpose: a stray `orders` table makes its second migration fail.
+async fn fleet_with_broken_b(test_db: &TestDb) -> DatabaseConnection {
+    let db = test_db.connect(4).await;
+    migrate_control(&db).await.expect("control");
+    for slug in ["a", "b", "c"] {
+        register(&db, slug).await;
+    }
+    db.execute_unprepared("CREATE SCHEMA tenant_b; CREATE TABLE tenant_b.orders (id int)")
+        .await
+        .expect("sabotage b");
+    db
+}
+
+#[tokio::test]
+async fn a_failing_tenant_leaves_the_others_migrated_and_is_reported() {
+    let test_db = TestDb::new().await;
+    let db = fleet_with_broken_b(&test_db).await;
+
+    let options = FleetOptions { jobs: 2, continue_on_error: true };
+    let report = migrate_fleet(&db, options, &|_| {}).await.expect("fleet run");
+
+    let results: Vec<(&str, &TenantResult)> =
+        report.entries.iter().map(|e| (e.slug.as_str(), &e.result)).collect();
+    assert!(matches!(results[0], ("a", TenantResult::Migrated { .. })), "{results:?}");
+    assert!(
+        matches!(results[1], ("b", TenantResult::Failed(e)) if e.contains("already exists")),
+        "{results:?}"
+    );
+    assert!(matches!(results[2], ("c", TenantResult::Migrated { .. })), "{results:?}");
+    assert!(!report.succeeded());
+    assert_eq!(recorded_version(&db, "a").await, latest());
+    assert_eq!(recorded_version(&db, "b").await, None);
+    assert_eq!(recorded_version(&db, "c").await, latest());
+    // b's products migration ran in the same transaction as the failure, so it is gone too.
+    assert_eq!(tables_in(&db, "tenant_b").await, ["orders"]);
+}
+
+#[tokio::test]
+async fn without_continue_on_error_tenants_after_a_failure_are_skipped() {
+    let test_db = TestDb::new().await;
+    let db = fleet_with_broken_b(&test_db).await;
+
+    let options = FleetOptions { jobs: 1, continue_on_error: false };
+    let report = migrate_fleet(&db, options, &|_| {}).await.expect("fleet run");
+
+    let results: Vec<&TenantResult> = report.entries.iter().map(|e| &e.result).collect();
+    assert!(
+        matches!(
+            results[..],
+            [TenantResult::Migrated { .. }, TenantResult::Failed(_), TenantResult::Skipped]
+        ),
+        "{results:?}"
+    );
+    assert_eq!(recorded_version(&db, "c").await, None);
+    assert!(tables_in(&db, "tenant_c").await.is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_ups_on_one_tenant_neither_fail_nor_double_apply() {
+    let test_db = TestDb::new().await;
+    let db = test_db.connect(8).await;
+    let a = schema("tenant_a");
+
+    let runs = join_all((0..8).map(|_| migrate_tenant(&db, &a, Direction::Up(None)))).await;
+
+    let applied: Vec<usize> =
+        runs.into_iter().map(|r| r.expect("every run succeeds").changed.len()).collect();
+    assert_eq!(applied.iter().sum::<usize>(), VERSIONS.len(), "{applied:?}");
+    assert_eq!(applied.iter().filter(|n| **n > 0).count(), 1, "{applied:?}");
+    assert_eq!(ledger_of(&db, &a).await, VERSIONS);
+}
+
+#[tokio::test]
+async fn a_fleet_run_with_nothing_to_do_answers_from_the_registry() {
+    let test_db = TestDb::new().await;
+    let db = test_db.connect(2).await;
+    migrate_control(&db).await.expect("control");
+    for slug in ["a", "b"] {
+        register(&db, slug).await;
+    }
+    let options = FleetOptions { jobs: 2, continue_on_error: false };
+    migrate_fleet(&db, options, &|_| {}).await.expect("first run");
+    // Remove a ledger behind the registry's back: a run that looked at tenants would fail.
+    db.execute_unprepared("DROP TABLE tenant_a.seaql_migrations").await.expect("drop ledger");
+
+    let report = migrate_fleet(&db, options, &|_| {}).await.expect("second run");
+
+    assert!(report.entries.iter().all(|e| e.result == TenantResult::AlreadyCurrent), "{report:?}");
+}
+
+#[tokio::test]
+async fn tenants_status_reports_each_tenants_version() {
+    let test_db = TestDb::new().await;
+    let db = test_db.connect(2).await;
+    migrate_control(&db).await.expect("control");
+    for slug in ["a", "b", "c"] {
+        register(&db, slug).await;
+    }
+    migrate_tenant(&db, &schema("tenant_a"), Direction::Up(None)).await.expect("a");
+    migrate_tenant(&db, &schema("tenant_b"), Direction::Up(Some(1))).await.expect("b");
+
+    let (ok, out) = cli_run(&["--database-url", test_db.url(), "tenants", "status"]).await;
+
+    assert!(ok);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("a tenant_a {} current", VERSIONS[1]));
+    assert_eq!(lines[1], format!("b tenant_b {} 1 behind", VERSIONS[0]));
+    assert_eq!(lines[2], "c tenant_c (none) 2 behind");
+    assert!(lines[3].starts_with("3 tenants: 1 current, 2 behind"), "{out}");
+}
+
+#[tokio::test]
+async fn tenants_up_through_the_command_line_migrates_the_fleet() {
+    let test_db = TestDb::new().await;
+    let db = test_db.connect(2).await;
+    migrate_control(&db).await.expect("control");
+    register(&db, "a").await;
+
+    let (ok, out) = cli_run(&["--database-url", test_db.url(), "tenants", "up", "--jobs", "2"]).await;
+
+    assert!(ok, "{out}");
+    assert!(out.contains("1 tenants: 1 migrated, 0 already current, 0 failed"), "{out}");
+    assert_eq!(recorded_version(&db, "a").await, latest());
+}
+
+#[tokio::test]
+async fn hostile_schema_names_are_refused_before_any_sql() {
+    let test_db = TestDb::new().await;
+    let db = test_db.connect(1).await;
+    let before = schemas(&db).await;
+    let hostile = [
+        "",
+        "public",
+        "pg_catalog",
+        "information_schema",
+        "tenantry",
+        "Tenant_a",
+        "a\"; DROP SCHEMA public; --",
+        "a b",
+        "a;b",
+        "a--",
+        "a/*",
+        "a\0b",
+        "tenant-a",
+        "ténant",
+        "1abc",
+        "_abc",
+        &"a".repeat(64),
+    ];
+
+    for name in hostile {
+        let parsed = <tenantry_migration::cli::Cli as clap::Parser>::try_parse_from([
+            "migration",
+            "--database-url",
+            test_db.url(),
+            "tenant",
+            "--schema",
+            name,
+            "up",
+        ]);
+        assert!(parsed.is_err(), "{name:?} was accepted");
+    }
+
+    assert_eq!(schemas(&db).await, before);
+}
+
+/// Runs the `migration` command line in-process, returning success and what it printed.
+mod command_line {
+    use clap::Parser;
+    use tenantry_migration::cli::{Cli, run};
+
+    pub async fn cli_run(args: &[&str]) -> (bool, String) {
+        let cli = Cli::try_parse_from(std::iter::once("migration").chain(args.iter().copied()))
+            .expect("valid arguments");
+        let mut out = Vec::new();
+        let ok = run(&cli, &mut out).await.expect("command runs");
+        (ok, String::from_utf8(out).expect("utf-8 output"))
+    }
+}
