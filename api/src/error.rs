@@ -3,11 +3,13 @@
 //! Bodies follow RFC 9457 (`application/problem+json`: type, title, status, detail). A 4xx
 //! names the problem; a 5xx says only that something failed, and its cause is logged once.
 
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use derive_more::{Display, Error};
 use serde::Serialize;
 use tenantry_service::ServiceError;
+use utoipa::ToSchema;
 
 /// Everything a handler can fail with.
 #[derive(Debug, Display, Error)]
@@ -18,9 +20,42 @@ pub enum ApiError {
     /// The database is unreachable (readiness).
     #[display("database unavailable: {_0}")]
     Unavailable(ServiceError),
-    /// The request itself is malformed: bad JSON, a bad parameter, a missing header.
-    #[display("{_0}")]
-    BadRequest(#[error(not(source))] String),
+    /// The request itself was refused before reaching the service: malformed JSON, a bad
+    /// parameter, a missing header, an oversized body, an unknown route.
+    #[display("{_1}")]
+    Rejected(#[error(not(source))] StatusCode, #[error(not(source))] String),
+}
+
+impl ApiError {
+    /// A 400 naming the problem.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::Rejected(StatusCode::BAD_REQUEST, detail.into())
+    }
+
+    /// Maps a JSON body that could not be read.
+    pub fn from_json(e: &JsonPayloadError) -> Self {
+        match e {
+            JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+                Self::Rejected(StatusCode::PAYLOAD_TOO_LARGE, format!("request body too large: {e}"))
+            }
+            JsonPayloadError::ContentType => Self::Rejected(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the request body must be JSON (Content-Type: application/json)".to_owned(),
+            ),
+            JsonPayloadError::Deserialize(e) => Self::bad_request(format!("invalid JSON body: {e}")),
+            e => Self::bad_request(format!("invalid request body: {e}")),
+        }
+    }
+
+    /// Maps a query string that could not be read.
+    pub fn from_query(e: &QueryPayloadError) -> Self {
+        Self::bad_request(format!("invalid query parameters: {e}"))
+    }
+
+    /// Maps a path segment that could not be read (e.g. a non-numeric id).
+    pub fn from_path(e: &PathError) -> Self {
+        Self::Rejected(StatusCode::BAD_REQUEST, format!("invalid path parameter: {e}"))
+    }
 }
 
 impl From<ServiceError> for ApiError {
@@ -29,26 +64,32 @@ impl From<ServiceError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An error answer (RFC 9457 problem details).
+#[derive(Serialize, ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: the status says what kind of problem it is.
     #[serde(rename = "type")]
-    kind: &'a str,
-    title: &'a str,
-    status: u16,
-    detail: String,
+    pub kind: &'static str,
+    /// The status's reason phrase.
+    pub title: &'static str,
+    /// The HTTP status.
+    pub status: u16,
+    /// What was wrong with the request; generic for server errors.
+    pub detail: String,
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Rejected(status, _) => *status,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Service(e) => match e {
                 ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+                ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
                 ServiceError::Conflict(_) => StatusCode::CONFLICT,
                 ServiceError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
-                ServiceError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                ServiceError::Database(_) | ServiceError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
     }
@@ -65,8 +106,9 @@ impl ResponseError for ApiError {
             self.to_string()
         };
         let title = status.canonical_reason().unwrap_or("Error");
+        let body = Problem { kind: "about:blank", title, status: status.as_u16(), detail };
         HttpResponse::build(status)
             .insert_header((header::CONTENT_TYPE, "application/problem+json"))
-            .json(Problem { kind: "about:blank", title, status: status.as_u16(), detail })
+            .json(body)
     }
 }

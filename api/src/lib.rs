@@ -5,8 +5,10 @@
 //! [`Application::run_until_stopped`] serves. `main` only wires logging and settings.
 
 mod error;
+mod extract;
+mod openapi;
 mod routes;
 mod startup;
 
-pub use error::ApiError;
-pub use startup::{Application, StartupError};
+pub use error::{ApiError, Problem};
+pub use startup::{AppState, Application, MAX_BODY_BYTES, StartupError};

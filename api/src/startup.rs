@@ -3,14 +3,22 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use actix_web::{App, HttpServer, dev::Server, web};
+use actix_web::http::header::HeaderName;
+use actix_web::{App, HttpRequest, HttpServer, dev::Server, web};
 use derive_more::{Display, Error, From};
 use secrecy::ExposeSecret;
 use tenantry_config::Settings;
 use tenantry_service::db::{PoolOptions, connect_and_prepare};
+use tenantry_service::tenants::Registry;
 use tenantry_service::{DatabaseConnection, ServiceError};
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
 
-use crate::routes;
+use crate::openapi::ApiDoc;
+use crate::{ApiError, routes};
+
+/// Largest request body accepted (64 KiB): products and orders are small.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Why the server could not start.
 #[derive(Debug, Display, Error, From)]
@@ -21,6 +29,31 @@ pub enum StartupError {
     /// The database could not be reached or prepared.
     #[display("cannot prepare the database: {_0}")]
     Database(ServiceError),
+    /// A setting holds a value the server cannot use.
+    #[display("invalid setting {_0}")]
+    #[from(ignore)]
+    Setting(#[error(not(source))] String),
+}
+
+/// What every handler shares.
+pub struct AppState {
+    /// The pool.
+    pub db: DatabaseConnection,
+    /// Tenant resolution, cached.
+    pub registry: Registry,
+    /// The header that names a request's tenant.
+    pub tenant_header: HeaderName,
+    /// The same header as configured, for messages (`HeaderName` is lowercase).
+    pub tenant_header_label: String,
+}
+
+impl AppState {
+    /// The state of the application serving `req`.
+    pub fn of(req: &HttpRequest) -> Result<web::Data<Self>, ApiError> {
+        req.app_data::<web::Data<Self>>()
+            .cloned()
+            .ok_or_else(|| ServiceError::Unexpected("application state missing".to_owned()).into())
+    }
 }
 
 /// A bound, not yet running server.
@@ -33,15 +66,23 @@ impl Application {
     /// Prepares the database (creating it and applying the control migrations if needed) and
     /// binds the listener.
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        let tenant_header = HeaderName::try_from(settings.tenancy.header.as_str())
+            .map_err(|e| StartupError::Setting(format!("tenancy.header: {e}")))?;
         let pool = PoolOptions {
             max_connections: settings.database.max_connections,
             acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_secs),
         };
         let db = connect_and_prepare(settings.database.url.expose_secret(), &pool).await?;
+        let registry = Registry::new(db.clone(), Duration::from_secs(settings.tenancy.cache_ttl_secs));
+        let tenant_header_label = settings.tenancy.header.as_str().to_owned();
+        let state = web::Data::new(AppState { db, registry, tenant_header, tenant_header_label });
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
-        let server = serve(listener, db, settings)?;
-        Ok(Self { port, server })
+        let mut server = HttpServer::new(move || app(state.clone())).listen(listener)?;
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        Ok(Self { port, server: server.run() })
     }
 
     /// The port the listener is bound to.
@@ -55,12 +96,31 @@ impl Application {
     }
 }
 
-fn serve(listener: TcpListener, db: DatabaseConnection, settings: &Settings) -> std::io::Result<Server> {
-    let db = web::Data::new(db);
-    let mut server = HttpServer::new(move || App::new().app_data(db.clone()).configure(routes::configure))
-        .listen(listener)?;
-    if settings.server.workers > 0 {
-        server = server.workers(settings.server.workers);
-    }
-    Ok(server.run())
+/// One worker's application. Every route is registered through utoipa-actix-web, so every
+/// route is in the OpenAPI document by construction.
+fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, openapi) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .app_data(state)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(MAX_BODY_BYTES)
+                .error_handler(|e, _| ApiError::from_json(&e).into()),
+        )
+        .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::from_query(&e).into()))
+        .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::from_path(&e).into()))
+        .configure(routes::configure)
+        .split_for_parts();
+    app.app_data(web::Data::new(openapi)).default_service(web::to(routes::not_found))
 }

@@ -9,6 +9,9 @@ pub enum ServiceError {
     /// The thing asked for does not exist (in this tenant).
     #[display("{_0} not found")]
     NotFound(#[error(not(source))] String),
+    /// The tenant exists but may not be served (suspended).
+    #[display("{_0}")]
+    Forbidden(#[error(not(source))] String),
     /// The request conflicts with existing data (a duplicate, or a row still referenced).
     #[display("{_0}")]
     Conflict(#[error(not(source))] String),
@@ -18,9 +21,13 @@ pub enum ServiceError {
     /// The input breaks a rule of the domain.
     #[display("{_0}")]
     Invalid(#[error(not(source))] String),
-    /// The database failed or answered unexpectedly. Never shown to clients.
+    /// The database failed. Never shown to clients.
     #[display("database error: {_0}")]
     Database(DbErr),
+    /// Something that should not happen did (e.g. a corrupt registry row). Never shown to
+    /// clients.
+    #[display("unexpected: {_0}")]
+    Unexpected(#[error(not(source))] String),
 }
 
 impl From<DbErr> for ServiceError {

@@ -6,7 +6,15 @@
 
 pub mod db;
 mod error;
+pub mod orders;
+pub mod page;
+pub mod products;
+mod scope;
+pub mod tenants;
+pub mod values;
 
 pub use error::ServiceError;
+pub use scope::TenantScope;
 pub use sea_orm::DatabaseConnection;
+pub use tenantry_entity as entity;
 pub use tenantry_migration::SchemaName;

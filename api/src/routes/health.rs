@@ -1,29 +1,43 @@
-//! Liveness and readiness: public, no tenant.
+//! Liveness, readiness and the OpenAPI document: public, no tenant.
 
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
-use tenantry_service::{DatabaseConnection, db};
+use tenantry_service::db;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::ApiError;
+use crate::startup::AppState;
 
-#[derive(Serialize)]
+/// Liveness or readiness.
+#[derive(Serialize, ToSchema)]
 struct Status {
+    /// `ok` or `ready`.
     status: &'static str,
 }
 
 /// The process is up.
+#[utoipa::path(tag = "meta", responses((status = 200, body = Status)))]
 #[get("/health")]
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(Status { status: "ok" })
 }
 
 /// The database answers.
+#[utoipa::path(tag = "meta", responses((status = 200, body = Status), (status = 503, body = crate::error::Problem)))]
 #[get("/ready")]
-async fn ready(db: web::Data<DatabaseConnection>) -> Result<HttpResponse, ApiError> {
-    db::ping(&db).await.map_err(ApiError::Unavailable)?;
+async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    db::ping(&state.db).await.map_err(ApiError::Unavailable)?;
     Ok(HttpResponse::Ok().json(Status { status: "ready" }))
 }
 
-pub(super) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(health).service(ready);
+/// This API's OpenAPI 3 document.
+#[utoipa::path(tag = "meta", responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
+#[get("/openapi.json")]
+async fn openapi(doc: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {
+    HttpResponse::Ok().json(doc.get_ref())
+}
+
+pub(super) fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(health).service(ready).service(openapi);
 }

@@ -1,10 +1,27 @@
-//! Every route, one module per area.
+//! Every route, one module per area, registered through utoipa-actix-web.
 
 mod health;
+mod orders;
+mod paging;
+mod products;
+mod tenants;
 
-use actix_web::web;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::ApiError;
 
 /// Registers every route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     health::configure(cfg);
+    tenants::configure(cfg);
+    products::configure(cfg);
+    orders::configure(cfg);
+}
+
+/// Any request no route matched.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    ApiError::Rejected(StatusCode::NOT_FOUND, format!("no route for {} {}", req.method(), req.path()))
+        .error_response()
 }

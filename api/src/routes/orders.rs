@@ -1,0 +1,110 @@
+//! Data plane: `/orders` of the request's tenant.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, FixedOffset};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tenantry_service::entity::order;
+use tenantry_service::orders;
+use tenantry_service::values::Quantity;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::paging::{PageQuery, Paged};
+use crate::ApiError;
+use crate::error::Problem;
+use crate::extract::CurrentTenant;
+use crate::startup::AppState;
+
+/// An order to place.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CreateOrder {
+    /// A product of the same tenant.
+    product_id: i64,
+    /// 1 to 2147483647.
+    #[schema(example = 2)]
+    quantity: i64,
+}
+
+/// An order.
+#[derive(Debug, Serialize, ToSchema)]
+struct OrderBody {
+    id: i64,
+    product_id: i64,
+    quantity: i32,
+    /// The product's price at order time times the quantity; decimal string.
+    #[schema(value_type = String, example = "39.98")]
+    total_price: Decimal,
+    order_date: DateTime<FixedOffset>,
+}
+
+impl From<order::Model> for OrderBody {
+    fn from(m: order::Model) -> Self {
+        Self {
+            id: m.id,
+            product_id: m.product_id,
+            quantity: m.quantity,
+            total_price: m.total_price,
+            order_date: m.order_date,
+        }
+    }
+}
+
+/// `?product_id=`: only orders for one product.
+#[derive(Debug, Deserialize, IntoParams)]
+struct OrderFilter {
+    product_id: Option<i64>,
+}
+
+/// Lists the tenant's orders in id order.
+#[utoipa::path(tag = "orders", params(PageQuery, OrderFilter), responses(
+    (status = 200, body = Paged<OrderBody>), (status = 400, body = Problem),
+))]
+#[get("/orders")]
+async fn list_orders(
+    state: web::Data<AppState>,
+    tenant: CurrentTenant,
+    page: web::Query<PageQuery>,
+    filter: web::Query<OrderFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let page = orders::list(&state.db, &tenant.0.scope, page.request()?, filter.product_id).await?;
+    Ok(HttpResponse::Ok().json(Paged::from_page(page, OrderBody::from)))
+}
+
+/// Places an order; its total is the product's current price times the quantity.
+#[utoipa::path(tag = "orders", request_body = CreateOrder, responses(
+    (status = 201, body = OrderBody), (status = 400, body = Problem),
+    (status = 422, body = Problem, description = "No such product in this tenant"),
+))]
+#[post("/orders")]
+async fn create_order(
+    state: web::Data<AppState>,
+    tenant: CurrentTenant,
+    body: web::Json<CreateOrder>,
+) -> Result<HttpResponse, ApiError> {
+    let quantity = Quantity::parse(body.quantity)?;
+    let order = orders::create(&state.db, &tenant.0.scope, body.product_id, quantity).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/orders/{}", order.id)))
+        .json(OrderBody::from(order)))
+}
+
+/// One order.
+#[utoipa::path(tag = "orders", params(("id" = i64, Path)), responses(
+    (status = 200, body = OrderBody), (status = 404, body = Problem),
+))]
+#[get("/orders/{id}")]
+async fn get_order(
+    state: web::Data<AppState>,
+    tenant: CurrentTenant,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let order = orders::get(&state.db, &tenant.0.scope, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(OrderBody::from(order)))
+}
+
+pub(super) fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_orders).service(create_order).service(get_order);
+}

@@ -1,0 +1,67 @@
+//! A tenant's orders.
+
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use tenantry_entity::order::{self, Column, Entity as Order, Model};
+use tenantry_entity::product;
+
+use crate::page::{Page, PageRequest};
+use crate::values::{Money, Quantity};
+use crate::{ServiceError, TenantScope};
+
+/// Orders in id order, optionally only those for one product.
+pub async fn list(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    page: PageRequest,
+    product_id: Option<i64>,
+) -> Result<Page<Model>, ServiceError> {
+    let mut select = scope.find::<Order>();
+    if let Some(product_id) = product_id {
+        select = select.filter(Column::ProductId.eq(product_id));
+    }
+    let total = select.clone().count(db).await?;
+    let items = select.order_by_asc(Column::Id).limit(page.limit()).offset(page.offset()).all(db).await?;
+    Ok(Page { items, request: page, total })
+}
+
+/// Places an order. The total is the product's current price times the quantity, read and
+/// written in one transaction; the product row is share-locked so it cannot change price or
+/// disappear in between. A product that does not exist in this tenant is unprocessable.
+pub async fn create(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    product_id: i64,
+    quantity: Quantity,
+) -> Result<Model, ServiceError> {
+    let txn = db.begin().await?;
+    let product = scope
+        .find::<product::Entity>()
+        .filter(product::Column::Id.eq(product_id))
+        .lock_shared()
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ServiceError::Unprocessable(format!("product {product_id} does not exist")))?;
+    let total = Money::price(product.price)?.times(quantity)?;
+    let row = order::ActiveModel {
+        product_id: Set(product.id),
+        quantity: Set(quantity.get()),
+        total_price: Set(total.get()),
+        ..Default::default()
+    };
+    let model = scope.insert(row).exec_with_returning(&txn).await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// One order by id.
+pub async fn get(db: &DatabaseConnection, scope: &TenantScope, id: i64) -> Result<Model, ServiceError> {
+    scope
+        .find::<Order>()
+        .filter(Column::Id.eq(id))
+        .one(db)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("order {id}")))
+}

@@ -1,0 +1,142 @@
+//! A tenant's products.
+
+use sea_orm::sea_query::extension::postgres::PgExpr;
+use sea_orm::sea_query::{Expr, LikeExpr};
+use sea_orm::{ActiveValue::Set, Value};
+use sea_orm::{ColumnTrait, DatabaseConnection, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use tenantry_entity::product::{self, Column, Entity as Product, Model};
+
+use crate::page::{Page, PageRequest};
+use crate::values::{Description, Money, Name};
+use crate::{ServiceError, TenantScope};
+
+/// A product to create.
+#[derive(Clone, Debug)]
+pub struct NewProduct {
+    /// Display name.
+    pub name: Name,
+    /// Optional free text.
+    pub description: Option<Description>,
+    /// Unit price.
+    pub price: Money,
+}
+
+/// The fields of a product to change; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct ProductChanges {
+    /// New name.
+    pub name: Option<Name>,
+    /// New description; `Some(None)` clears it.
+    pub description: Option<Option<Description>>,
+    /// New price.
+    pub price: Option<Money>,
+}
+
+/// Products in id order, optionally only those whose name contains `query` (ignoring case).
+pub async fn list(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    page: PageRequest,
+    query: Option<&str>,
+) -> Result<Page<Model>, ServiceError> {
+    let mut select = scope.find::<Product>();
+    if let Some(query) = query.filter(|q| !q.is_empty()) {
+        // Backslash is Postgres' default LIKE escape character.
+        let pattern = format!("%{}%", escape_like(query));
+        select = select.filter(Expr::col((Product, Column::Name)).ilike(LikeExpr::new(pattern)));
+    }
+    let total = select.clone().count(db).await?;
+    let items = select.order_by_asc(Column::Id).limit(page.limit()).offset(page.offset()).all(db).await?;
+    Ok(Page { items, request: page, total })
+}
+
+/// Creates a product.
+pub async fn create(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    new: NewProduct,
+) -> Result<Model, ServiceError> {
+    let row = product::ActiveModel {
+        name: Set(new.name.into_inner()),
+        description: Set(new.description.map(Description::into_inner)),
+        price: Set(new.price.get()),
+        ..Default::default()
+    };
+    Ok(scope.insert(row).exec_with_returning(db).await?)
+}
+
+/// One product by id.
+pub async fn get(db: &DatabaseConnection, scope: &TenantScope, id: i64) -> Result<Model, ServiceError> {
+    scope.find::<Product>().filter(Column::Id.eq(id)).one(db).await?.ok_or_else(|| not_found(id))
+}
+
+/// Changes some fields of a product and returns it as it now is.
+pub async fn update(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    id: i64,
+    changes: ProductChanges,
+) -> Result<Model, ServiceError> {
+    let mut update = scope.update_many::<Product>().filter(Column::Id.eq(id));
+    let mut changed = false;
+    if let Some(name) = changes.name {
+        update = update.col_expr(Column::Name, Expr::value(name.into_inner()));
+        changed = true;
+    }
+    if let Some(description) = changes.description {
+        let value: Value = description.map(Description::into_inner).into();
+        update = update.col_expr(Column::Description, Expr::value(value));
+        changed = true;
+    }
+    if let Some(price) = changes.price {
+        update = update.col_expr(Column::Price, Expr::value(price.get()));
+        changed = true;
+    }
+    if !changed {
+        return get(db, scope, id).await;
+    }
+    update.exec_with_returning(db).await?.into_iter().next().ok_or_else(|| not_found(id))
+}
+
+/// Deletes a product; a product that orders refer to cannot be deleted.
+pub async fn delete(db: &DatabaseConnection, scope: &TenantScope, id: i64) -> Result<(), ServiceError> {
+    let result = scope.delete_many::<Product>().filter(Column::Id.eq(id)).exec(db).await.map_err(|e| {
+        match ServiceError::from(e) {
+            ServiceError::Conflict(_) => {
+                ServiceError::Conflict(format!("product {id} has orders; it cannot be deleted"))
+            }
+            other => other,
+        }
+    })?;
+    if result.rows_affected == 0 {
+        return Err(not_found(id));
+    }
+    Ok(())
+}
+
+fn not_found(id: i64) -> ServiceError {
+    ServiceError::NotFound(format!("product {id}"))
+}
+
+/// Escapes `%`, `_` and `\` so user text matches literally inside a LIKE pattern.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_like;
+
+    #[test]
+    fn like_wildcards_in_queries_match_literally() {
+        assert_eq!(escape_like(r"50%_off\"), r"50\%\_off\\");
+        assert_eq!(escape_like("plain"), "plain");
+    }
+}

@@ -1,0 +1,89 @@
+//! [`TenantScope`]: the only way the service builds a query on a tenant's tables.
+//!
+//! SeaORM takes a query's table from the entity, which names no schema. Each builder here is
+//! retargeted at `"<tenant schema>"."<table>"` before the caller sees it, so a caller can add
+//! filters, ordering and paging but cannot produce an unqualified query. Not offered, because
+//! they cannot be retargeted: ActiveModel methods (`am.insert(db)`, `am.save(db)`), and joins
+//! built from relations.
+
+use sea_orm::{ActiveModelTrait, DeleteMany, EntityTrait, Insert, QueryTrait, Select, UpdateMany};
+
+use crate::SchemaName;
+
+/// Builds queries on one tenant's tables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantScope {
+    schema: SchemaName,
+}
+
+impl TenantScope {
+    /// A scope for the tenant whose tables live in `schema`.
+    pub fn new(schema: SchemaName) -> Self {
+        Self { schema }
+    }
+
+    /// The tenant's schema.
+    pub fn schema(&self) -> &SchemaName {
+        &self.schema
+    }
+
+    /// `SELECT ... FROM "<schema>"."<table>"`.
+    pub fn find<E: EntityTrait>(&self) -> Select<E> {
+        let mut select = E::find();
+        select.query().from_clear().from((self.schema.clone(), E::default()));
+        select
+    }
+
+    /// `INSERT INTO "<schema>"."<table>"`.
+    pub fn insert<A: ActiveModelTrait>(&self, model: A) -> Insert<A> {
+        let mut insert = A::Entity::insert(model);
+        insert.query().into_table((self.schema.clone(), A::Entity::default()));
+        insert
+    }
+
+    /// `UPDATE "<schema>"."<table>"`; add a filter, or it updates every row.
+    pub fn update_many<E: EntityTrait>(&self) -> UpdateMany<E> {
+        let mut update = E::update_many();
+        update.query().table((self.schema.clone(), E::default()));
+        update
+    }
+
+    /// `DELETE FROM "<schema>"."<table>"`; add a filter, or it deletes every row.
+    pub fn delete_many<E: EntityTrait>(&self) -> DeleteMany<E> {
+        let mut delete = E::delete_many();
+        delete.query().from_table((self.schema.clone(), E::default()));
+        delete
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ActiveValue::Set, ColumnTrait, DbBackend, QueryFilter};
+    use tenantry_entity::product;
+
+    use super::*;
+
+    fn scope() -> TenantScope {
+        TenantScope::new(SchemaName::parse("tenant_a").expect("valid"))
+    }
+
+    #[test]
+    fn every_builder_names_the_tenant_schema() {
+        let select =
+            scope().find::<product::Entity>().filter(product::Column::Id.eq(1)).build(DbBackend::Postgres);
+        assert!(select.sql.contains(r#"FROM "tenant_a"."products""#), "{}", select.sql);
+
+        let model = product::ActiveModel { name: Set("n".into()), ..Default::default() };
+        let insert = scope().insert(model).build(DbBackend::Postgres);
+        assert!(insert.sql.starts_with(r#"INSERT INTO "tenant_a"."products""#), "{}", insert.sql);
+
+        let update = scope()
+            .update_many::<product::Entity>()
+            .col_expr(product::Column::Name, "x".into())
+            .build(DbBackend::Postgres);
+        assert!(update.sql.starts_with(r#"UPDATE "tenant_a"."products""#), "{}", update.sql);
+
+        let delete = scope().delete_many::<product::Entity>().build(DbBackend::Postgres);
+        assert!(delete.sql.starts_with(r#"DELETE FROM "tenant_a"."products""#), "{}", delete.sql);
+    }
+}

@@ -1,0 +1,116 @@
+//! Tenants: provisioning, listing, deletion, and resolving a request's tenant.
+
+mod registry;
+mod slug;
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use tenantry_entity::tenant::{self, State};
+use tenantry_migration::database::sql_state;
+use tenantry_migration::runner::{Direction, migrate_tenant_in};
+
+pub use registry::{Registry, ResolvedTenant};
+pub use slug::{MAX_SLUG_LEN, Slug};
+
+use crate::ServiceError;
+use crate::page::{Page, PageRequest};
+use crate::values::Name;
+
+/// A tenant to provision.
+#[derive(Clone, Debug)]
+pub struct NewTenant {
+    /// Its slug (the schema is derived from it).
+    pub slug: Slug,
+    /// Its display name.
+    pub name: Name,
+}
+
+/// Creates a tenant in ONE transaction: registry row, `CREATE SCHEMA`, the tenant migrations.
+/// Any failure rolls all of it back. A slug already taken (or a stray schema of the same
+/// name) is a conflict.
+pub async fn provision(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    new: NewTenant,
+) -> Result<tenant::Model, ServiceError> {
+    let schema = new.slug.schema();
+    let txn = db.begin().await?;
+    let row = tenant::ActiveModel {
+        slug: Set(new.slug.as_str().to_owned()),
+        schema_name: Set(schema.as_str().to_owned()),
+        name: Set(new.name.into_inner()),
+        state: Set(State::Active),
+        ..Default::default()
+    };
+    let inserted =
+        tenant::Entity::insert(row).exec_with_returning(&txn).await.map_err(|e| match e.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                ServiceError::Conflict(format!("tenant '{}' already exists", new.slug))
+            }
+            _ => e.into(),
+        })?;
+    txn.execute_unprepared(&format!("CREATE SCHEMA {}", schema.quoted())).await.map_err(|e| {
+        // 42P06 duplicate_schema: a schema of that name exists outside the registry.
+        if sql_state(&e).as_deref() == Some("42P06") {
+            ServiceError::Conflict(format!("schema {schema} already exists"))
+        } else {
+            e.into()
+        }
+    })?;
+    migrate_tenant_in(&txn, &schema, Direction::Up(None)).await?;
+    let model = tenant::Entity::find_by_id(inserted.id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ServiceError::Unexpected("provisioned tenant vanished".to_owned()))?;
+    txn.commit().await?;
+    registry.remember(&model).await?;
+    Ok(model)
+}
+
+/// Tenants in slug order.
+pub async fn list(db: &DatabaseConnection, page: PageRequest) -> Result<Page<tenant::Model>, ServiceError> {
+    let total = tenant::Entity::find().count(db).await?;
+    let items = tenant::Entity::find()
+        .order_by_asc(tenant::Column::Slug)
+        .limit(page.limit())
+        .offset(page.offset())
+        .all(db)
+        .await?;
+    Ok(Page { items, request: page, total })
+}
+
+/// One tenant by slug.
+pub async fn get(db: &DatabaseConnection, slug: &Slug) -> Result<tenant::Model, ServiceError> {
+    find(db, slug).await?.ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))
+}
+
+/// Deletes a tenant: drops its schema with all its data and removes its registry row, in one
+/// transaction.
+pub async fn delete(db: &DatabaseConnection, registry: &Registry, slug: &Slug) -> Result<(), ServiceError> {
+    let txn = db.begin().await?;
+    let model = tenant::Entity::find()
+        .filter(tenant::Column::Slug.eq(slug.as_str()))
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))?;
+    // The schema comes from the slug, never from the stored text.
+    let schema = slug.schema();
+    if model.schema_name != schema.as_str() {
+        return Err(ServiceError::Unexpected(format!(
+            "registry row for '{slug}' names schema {}",
+            model.schema_name
+        )));
+    }
+    txn.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {} CASCADE", schema.quoted())).await?;
+    tenant::Entity::delete_by_id(model.id).exec(&txn).await?;
+    txn.commit().await?;
+    registry.forget(slug).await;
+    Ok(())
+}
+
+async fn find(db: &impl ConnectionTrait, slug: &Slug) -> Result<Option<tenant::Model>, ServiceError> {
+    Ok(tenant::Entity::find().filter(tenant::Column::Slug.eq(slug.as_str())).one(db).await?)
+}

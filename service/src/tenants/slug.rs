@@ -1,0 +1,91 @@
+//! [`Slug`]: a tenant's public identifier, from which its schema name is derived.
+
+use tenantry_migration::SchemaName;
+
+use crate::ServiceError;
+
+/// Longest slug: 40 characters keeps `tenant_<slug>` well within Postgres' 63-byte limit.
+pub const MAX_SLUG_LEN: usize = 40;
+/// Prefix of every tenant schema, so no slug can name `public`, `pg_*` or the control schema.
+const SCHEMA_PREFIX: &str = "tenant_";
+
+/// A tenant slug: `[a-z][a-z0-9_]{0,39}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Slug(String);
+
+impl Slug {
+    /// Parses a slug, naming the rule it breaks.
+    pub fn parse(s: &str) -> Result<Self, ServiceError> {
+        let invalid = |why: String| ServiceError::Invalid(format!("invalid tenant slug: {why}"));
+        let first = s.chars().next().ok_or_else(|| invalid("it is empty".to_owned()))?;
+        if s.len() > MAX_SLUG_LEN {
+            return Err(invalid(format!("it is longer than {MAX_SLUG_LEN} characters")));
+        }
+        if !first.is_ascii_lowercase() {
+            return Err(invalid(format!("it must start with a lowercase letter a-z, not {first:?}")));
+        }
+        if let Some(bad) = s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')) {
+            return Err(invalid(format!("it may contain only a-z, 0-9 and _, not {bad:?}")));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The slug as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The tenant's schema: `tenant_<slug>`. Always valid, since the slug grammar is a subset of
+    /// the schema grammar and the prefix rules out every reserved name.
+    pub fn schema(&self) -> SchemaName {
+        SchemaName::parse(&format!("{SCHEMA_PREFIX}{}", self.0))
+            .unwrap_or_else(|e| unreachable!("slug {:?} derived an invalid schema name: {e}", self.0))
+    }
+}
+
+impl std::fmt::Display for Slug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slug_derives_its_schema() {
+        let slug = Slug::parse("acme").expect("valid");
+        assert_eq!(slug.schema().as_str(), "tenant_acme");
+        let longest = Slug::parse(&"z".repeat(MAX_SLUG_LEN)).expect("valid");
+        assert_eq!(longest.schema().as_str().len(), 47);
+    }
+
+    #[test]
+    fn reserved_words_are_fine_as_slugs_because_of_the_prefix() {
+        for s in ["public", "pg_catalog", "tenantry", "information_schema"] {
+            let slug = Slug::parse(s).expect("valid slug");
+            assert!(slug.schema().as_str().starts_with("tenant_"));
+        }
+    }
+
+    #[test]
+    fn each_rule_is_named_when_broken() {
+        let too_long = "a".repeat(41);
+        let cases = [
+            ("", "empty"),
+            (too_long.as_str(), "longer than 40"),
+            ("1a", "start with"),
+            ("_a", "start with"),
+            ("Acme", "start with"),
+            ("ac-me", "only a-z"),
+            ("acmE", "only a-z"),
+            ("a\"b", "only a-z"),
+            ("a b", "only a-z"),
+        ];
+        for (s, rule) in cases {
+            let err = Slug::parse(s).expect_err(s).to_string();
+            assert!(err.contains(rule), "{s:?}: {err}");
+        }
+    }
+}
