@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use serde_json::{Value, json};
 use tenantry_api::Application;
 use tenantry_config::Settings;
 
@@ -43,5 +44,85 @@ impl TestApp {
     /// The full URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// Provisions a tenant through the API and returns its JSON, failing the test otherwise.
+    pub async fn create_tenant(&self, slug: &str) -> Value {
+        let response =
+            self.post("/tenants", None, &json!({"slug": slug, "name": format!("Tenant {slug}")})).await;
+        assert_eq!(response.status, 201, "provisioning {slug}: {}", response.body);
+        response.body
+    }
+
+    /// Creates a product in `tenant` and returns its JSON.
+    pub async fn create_product(&self, tenant: &str, name: &str, price: &str) -> Value {
+        let response = self.post("/products", Some(tenant), &json!({"name": name, "price": price})).await;
+        assert_eq!(response.status, 201, "creating product {name} in {tenant}: {}", response.body);
+        response.body
+    }
+
+    /// `GET path`, as `tenant` if given.
+    pub async fn get(&self, path: &str, tenant: Option<&str>) -> Reply {
+        self.send(self.client.get(self.url(path)), tenant).await
+    }
+
+    /// `POST path` with a JSON body, as `tenant` if given.
+    pub async fn post(&self, path: &str, tenant: Option<&str>, body: &Value) -> Reply {
+        self.send(self.client.post(self.url(path)).json(body), tenant).await
+    }
+
+    /// `PATCH path` with a JSON body, as `tenant` if given.
+    pub async fn patch(&self, path: &str, tenant: Option<&str>, body: &Value) -> Reply {
+        self.send(self.client.patch(self.url(path)).json(body), tenant).await
+    }
+
+    /// `DELETE path`, as `tenant` if given.
+    pub async fn delete(&self, path: &str, tenant: Option<&str>) -> Reply {
+        self.send(self.client.delete(self.url(path)), tenant).await
+    }
+
+    /// Sends a request, adding the tenant header if a tenant is given.
+    pub async fn send(&self, request: reqwest::RequestBuilder, tenant: Option<&str>) -> Reply {
+        let request = match tenant {
+            Some(tenant) => request.header("X-Tenant", tenant),
+            None => request,
+        };
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = response.text().await.expect("a readable body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply { status, content_type, body }
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// The Content-Type header.
+    pub content_type: String,
+    /// The body as JSON (a JSON string if it was not JSON; null if empty).
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts an RFC 9457 error answer with `status` whose detail contains `needle`.
+    pub fn assert_problem(&self, status: u16, needle: &str) {
+        assert_eq!(self.status, status, "{self:?}");
+        assert_eq!(self.content_type, "application/problem+json", "{self:?}");
+        assert_eq!(self.body["status"], status, "{self:?}");
+        let detail = self.body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(needle), "expected {needle:?} in {detail:?}");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use tenantry_migration::database::{DatabaseName, drop_database};
 
 use crate::server::{NAME_PREFIX, admin_url, connect, unix_now};
@@ -48,6 +48,40 @@ impl TestDb {
         tenantry_migration::database::connect(&self.url, max_connections)
             .await
             .expect("connect to the test database")
+    }
+}
+
+impl TestDb {
+    /// Names of the schemas in this database, apart from Postgres' own.
+    pub async fn schemas(&self) -> Vec<String> {
+        self.strings(
+            "SELECT nspname::text AS v FROM pg_namespace \
+             WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' ORDER BY 1",
+        )
+        .await
+    }
+
+    /// Runs `sql` (a test's own literal) and returns column `v` of each row as text.
+    pub async fn strings(&self, sql: &str) -> Vec<String> {
+        let db = self.connect(1).await;
+        let rows = db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql)).await.expect("query");
+        db.close().await.ok();
+        rows.iter().map(|r| r.try_get::<String>("", "v").expect("text column v")).collect()
+    }
+
+    /// Runs `sql` (a test's own literal) and returns column `n` of its one row.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let db = self.connect(1).await;
+        let row = db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql)).await.expect("query");
+        db.close().await.ok();
+        row.expect("one row").try_get::<i64>("", "n").expect("bigint column n")
+    }
+
+    /// Runs statements (a test's own literals), e.g. to sabotage something on purpose.
+    pub async fn execute(&self, sql: &str) {
+        let db = self.connect(1).await;
+        db.execute_unprepared(sql).await.expect("statement runs");
+        db.close().await.ok();
     }
 }
 

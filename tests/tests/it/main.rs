@@ -1,5 +1,11 @@
 //! Tenantry's integration tests: one binary, a module per area, each test on its own
-//! database on a real Postgres (see `tenantry_tests`).
+//! database on a real Postgres (see `tenantry_tests`), the API over real HTTP.
 
+mod bad_input;
 mod health;
+mod isolation;
 mod migrations;
+mod openapi;
+mod orders;
+mod products;
+mod tenants;

@@ -1,0 +1,136 @@
+//! Bad input gets a 4xx naming the problem, and nothing is written.
+
+use serde_json::{Value, json};
+use tenantry_tests::TestApp;
+
+/// Counts every row a data-plane write could have touched.
+async fn row_counts(app: &TestApp) -> (i64, i64, String) {
+    let products = app.db.count("SELECT count(*) AS n FROM tenant_acme.products").await;
+    let orders = app.db.count("SELECT count(*) AS n FROM tenant_acme.orders").await;
+    let snapshot = app
+        .db
+        .strings("SELECT coalesce(string_agg(id || ':' || name || ':' || coalesce(description, '') || ':' || price, ',' ORDER BY id), '') AS v FROM tenant_acme.products")
+        .await
+        .concat();
+    (products, orders, snapshot)
+}
+
+#[tokio::test]
+async fn every_bad_body_is_refused_naming_the_problem_and_nothing_is_written() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let product = app.create_product("acme", "Widget", "10.00").await;
+    let id = product["id"].as_i64().expect("id");
+    let before = row_counts(&app).await;
+    let long_name = "x".repeat(201);
+    let product_path = format!("/products/{id}");
+    let cases: Vec<(&str, &str, Value, u16, &str)> = vec![
+        ("POST", "/products", json!({"name": "x", "price": true}), 400, "invalid JSON body"),
+        ("POST", "/products", json!({"name": "x"}), 400, "missing field `price`"),
+        (
+            "POST",
+            "/products",
+            json!({"name": "x", "price": "1", "colour": "red"}),
+            400,
+            "unknown field `colour`",
+        ),
+        ("POST", "/products", json!({"name": "x", "price": "-1.00"}), 400, "price must not be negative"),
+        ("POST", "/products", json!({"name": "x", "price": "1.999"}), 400, "more than two decimal places"),
+        ("POST", "/products", json!({"name": "x", "price": "10000000000"}), 400, "price is at most"),
+        ("POST", "/products", json!({"name": "x", "price": "NaN"}), 400, "invalid JSON body"),
+        ("POST", "/products", json!({"name": "x", "price": "Infinity"}), 400, "invalid JSON body"),
+        ("POST", "/products", json!({"name": long_name, "price": "1"}), 400, "at most 200 characters"),
+        ("POST", "/products", json!({"name": "  ", "price": "1"}), 400, "must not be blank"),
+        ("POST", "/products", json!(["not", "an", "object"]), 400, "invalid JSON body"),
+        ("PATCH", &product_path, json!({"price": "-5"}), 400, "price must not be negative"),
+        ("PATCH", &product_path, json!({"name": long_name}), 400, "at most 200 characters"),
+        ("PATCH", &product_path, json!({"name": "ok", "id": 9}), 400, "unknown field `id`"),
+        ("PATCH", "/products/abc", json!({"name": "ok"}), 400, "invalid path parameter"),
+        ("POST", "/orders", json!({"product_id": id, "quantity": 0}), 400, "quantity must be between 1"),
+        ("POST", "/orders", json!({"product_id": id, "quantity": -3}), 400, "quantity must be between 1"),
+        (
+            "POST",
+            "/orders",
+            json!({"product_id": id, "quantity": 2147483648_i64}),
+            400,
+            "quantity must be between 1",
+        ),
+        ("POST", "/orders", json!({"product_id": id, "quantity": 1e300}), 400, "invalid JSON body"),
+        ("POST", "/orders", json!({"product_id": "one", "quantity": 1}), 400, "invalid JSON body"),
+        ("POST", "/orders", json!({"product_id": id, "quantity": 2000000000}), 400, "total price"),
+    ];
+
+    for (method, path, body, status, needle) in cases {
+        let request = match method {
+            "POST" => app.client.post(app.url(path)),
+            _ => app.client.patch(app.url(path)),
+        };
+        let reply = app.send(request.json(&body), Some("acme")).await;
+        assert_eq!(reply.status, status, "{method} {path} {body}: {reply:?}");
+        reply.assert_problem(status, needle);
+    }
+
+    assert_eq!(row_counts(&app).await, before);
+}
+
+#[tokio::test]
+async fn malformed_json_a_wrong_content_type_and_an_oversized_body_are_refused() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let before = row_counts(&app).await;
+    let post = |body: String, content_type: &str| {
+        app.client.post(app.url("/products")).header("content-type", content_type).body(body)
+    };
+    let huge = format!(r#"{{"name": "x", "price": "1", "description": "{}"}}"#, "y".repeat(70 * 1024));
+
+    app.send(post("{\"name\": ".to_owned(), "application/json"), Some("acme"))
+        .await
+        .assert_problem(400, "invalid JSON body");
+    app.send(post("name=x".to_owned(), "text/plain"), Some("acme")).await.assert_problem(415, "must be JSON");
+    app.send(post(huge, "application/json"), Some("acme")).await.assert_problem(413, "too large");
+
+    assert_eq!(row_counts(&app).await, before);
+}
+
+#[tokio::test]
+async fn paging_parameters_out_of_range_are_refused_not_clamped() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+
+    for (query, needle) in [
+        ("limit=0", "limit must be between 1 and 100"),
+        ("limit=101", "limit must be between 1 and 100"),
+        ("limit=-1", "limit must be between 1 and 100"),
+        ("offset=-1", "offset must not be negative"),
+        ("limit=abc", "invalid query parameters"),
+        ("limit=99999999999999999999", "invalid query parameters"),
+    ] {
+        app.get(&format!("/products?{query}"), Some("acme")).await.assert_problem(400, needle);
+        app.get(&format!("/orders?{query}"), Some("acme")).await.assert_problem(400, needle);
+        app.get(&format!("/tenants?{query}"), None).await.assert_problem(400, needle);
+    }
+    app.get("/products/1.5", Some("acme")).await.assert_problem(400, "invalid path parameter");
+    app.get("/orders/x", Some("acme")).await.assert_problem(400, "invalid path parameter");
+}
+
+#[tokio::test]
+async fn a_database_failure_is_a_generic_500_that_leaks_no_sql() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    app.db.execute("DROP TABLE tenant_acme.orders; DROP TABLE tenant_acme.products").await;
+
+    let reply = app.get("/products", Some("acme")).await;
+
+    reply.assert_problem(500, "an internal error occurred");
+    let text = reply.body.to_string();
+    for leak in ["products", "relation", "SELECT", "tenant_acme", "does not exist"] {
+        assert!(!text.contains(leak), "500 body leaks {leak:?}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_answer_a_json_404() {
+    let app = TestApp::spawn().await;
+
+    app.get("/nowhere", None).await.assert_problem(404, "no route for GET /nowhere");
+}
