@@ -84,11 +84,13 @@ impl ResponseError for ApiError {
             Self::Rejected(status, _) => *status,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Service(e) => match e {
+                ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
                 ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
                 ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
                 ServiceError::Conflict(_) => StatusCode::CONFLICT,
                 ServiceError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
+                ServiceError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
                 ServiceError::Database(_) | ServiceError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
@@ -100,6 +102,7 @@ impl ResponseError for ApiError {
             log::error!("{status}: {self}");
             match self {
                 Self::Unavailable(_) => "the database is not reachable".to_owned(),
+                Self::Service(ServiceError::Timeout(_)) => "the request took too long; try again".to_owned(),
                 _ => "an internal error occurred; it has been logged".to_owned(),
             }
         } else {

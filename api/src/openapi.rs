@@ -1,14 +1,17 @@
 //! The OpenAPI document's fixed parts; paths and schemas are collected from the routes.
 
-use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 /// Title, description and tags of the OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&BearerSchemes),
     info(
         title = "Tenantry",
         description = "Multi-tenant products and orders: one PostgreSQL schema per tenant. \
-                       Data-plane requests name their tenant in the X-Tenant header (configurable)."
+                       The control plane (/tenants) takes the admin token; the data plane \
+                       (/products, /orders) takes a tenant's API key, which determines the tenant."
     ),
     tags(
         (name = "tenants", description = "Control plane: provisioning and deleting tenants"),
@@ -18,3 +21,19 @@ use utoipa::OpenApi;
     )
 )]
 pub struct ApiDoc;
+
+/// Declares the two bearer schemes routes refer to.
+struct BearerSchemes;
+
+impl Modify for BearerSchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, what) in
+            [("admin_token", "The control plane's admin token"), ("api_key", "A tenant's API key")]
+        {
+            let mut scheme = Http::new(HttpAuthScheme::Bearer);
+            scheme.description = Some(what.to_owned());
+            components.add_security_scheme(name, SecurityScheme::Http(scheme));
+        }
+    }
+}

@@ -5,10 +5,15 @@ use std::time::Duration;
 
 use actix_web::http::header::HeaderName;
 use actix_web::{App, HttpRequest, HttpServer, dev::Server, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use derive_more::{Display, Error, From};
 use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use tenantry_config::AdminToken;
 use tenantry_config::Settings;
 use tenantry_service::db::{PoolOptions, connect_and_prepare};
+use tenantry_service::keys::Keyring;
 use tenantry_service::tenants::Registry;
 use tenantry_service::{DatabaseConnection, ServiceError};
 use utoipa::OpenApi;
@@ -41,6 +46,10 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Tenant resolution, cached.
     pub registry: Registry,
+    /// API key resolution, cached.
+    pub keyring: Keyring,
+    /// SHA-256 of the admin token (the token itself is not kept).
+    pub admin_token_digest: [u8; 32],
     /// The header that names a request's tenant.
     pub tenant_header: HeaderName,
     /// The same header as configured, for messages (`HeaderName` is lowercase).
@@ -71,11 +80,22 @@ impl Application {
         let pool = PoolOptions {
             max_connections: settings.database.max_connections,
             acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_secs),
+            statement_timeout: Duration::from_millis(settings.database.statement_timeout_ms),
         };
+        let admin_token_digest = admin_token_digest(settings.auth.admin_token.as_ref())?;
         let db = connect_and_prepare(settings.database.url.expose_secret(), &pool).await?;
-        let registry = Registry::new(db.clone(), Duration::from_secs(settings.tenancy.cache_ttl_secs));
+        let ttl = Duration::from_secs(settings.tenancy.cache_ttl_secs);
+        let registry = Registry::new(db.clone(), ttl);
+        let keyring = Keyring::new(db.clone(), ttl);
         let tenant_header_label = settings.tenancy.header.as_str().to_owned();
-        let state = web::Data::new(AppState { db, registry, tenant_header, tenant_header_label });
+        let state = web::Data::new(AppState {
+            db,
+            registry,
+            keyring,
+            admin_token_digest,
+            tenant_header,
+            tenant_header_label,
+        });
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || app(state.clone())).listen(listener)?;
@@ -94,6 +114,24 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The digest of the configured admin token; with none configured, of a random one that is
+/// logged once, so a newcomer can follow the README while no fixed default ever exists.
+fn admin_token_digest(configured: Option<&AdminToken>) -> Result<[u8; 32], StartupError> {
+    let token = match configured {
+        Some(token) => token.expose().to_owned(),
+        None => {
+            let mut random = [0u8; 32];
+            getrandom::fill(&mut random).map_err(|e| StartupError::Setting(format!("no randomness: {e}")))?;
+            let token = URL_SAFE_NO_PAD.encode(random);
+            log::warn!(
+                "no admin token configured (APP__AUTH__ADMIN_TOKEN); this run's control-plane token is: {token}"
+            );
+            token
+        }
+    };
+    Ok(Sha256::digest(token.as_bytes()).into())
 }
 
 /// One worker's application. Every route is registered through utoipa-actix-web, so every

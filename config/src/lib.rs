@@ -15,7 +15,7 @@ use config::{Config, ConfigError, Environment, File, FileFormat};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-pub use values::{HeaderName, InvalidValue};
+pub use values::{AdminToken, HeaderName, InvalidValue};
 
 /// The database a development machine has out of the box: the local Postgres, user postgres.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/tenantry";
@@ -30,6 +30,18 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// How requests name their tenant.
     pub tenancy: TenancySettings,
+    /// Credentials.
+    #[serde(default)]
+    pub auth: AuthSettings,
+}
+
+/// Credentials.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The bearer token that opens the control plane (`/tenants...`). Unset: the server makes
+    /// a random one at start-up and logs it once. Never shown in `Debug` output.
+    pub admin_token: Option<AdminToken>,
 }
 
 /// The HTTP listener.
@@ -54,6 +66,9 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Seconds a request waits for a free connection before failing.
     pub acquire_timeout_secs: u64,
+    /// Milliseconds any one statement may run before Postgres cancels it; set on every
+    /// connection at start-up, so no request can hold a connection indefinitely.
+    pub statement_timeout_ms: u64,
 }
 
 /// How requests name their tenant.
@@ -83,6 +98,7 @@ impl Settings {
             .set_default("database.url", DEFAULT_DATABASE_URL)?
             .set_default("database.max_connections", 10)?
             .set_default("database.acquire_timeout_secs", 5)?
+            .set_default("database.statement_timeout_ms", 5000)?
             .set_default("tenancy.header", "X-Tenant")?
             .set_default("tenancy.cache_ttl_secs", 30)?;
         if let Some(dir) = vars.get("APP_CONFIG_DIR") {

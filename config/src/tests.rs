@@ -73,3 +73,14 @@ fn the_database_url_never_shows_in_debug_output() {
         Settings::load_from(vars(&[("DATABASE_URL", "postgres://u:hunter2@h/db")])).expect("loads");
     assert!(!format!("{settings:?}").contains("hunter2"));
 }
+
+#[test]
+fn the_admin_token_is_optional_checked_and_never_shown() {
+    assert!(Settings::load_from(HashMap::new()).expect("loads").auth.admin_token.is_none());
+    let token = "t".repeat(40);
+    let settings = Settings::load_from(vars(&[("APP__AUTH__ADMIN_TOKEN", &token)])).expect("loads");
+    assert_eq!(settings.auth.admin_token.as_ref().map(AdminToken::expose), Some(token.as_str()));
+    assert!(!format!("{settings:?}").contains(&token));
+    let err = Settings::load_from(vars(&[("APP__AUTH__ADMIN_TOKEN", "short")])).expect_err("too short");
+    assert!(err.to_string().contains("admin_token"), "{err}");
+}

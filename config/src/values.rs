@@ -1,6 +1,7 @@
 //! Setting values that are parsed, not just read, so a bad one fails at start-up.
 
 use derive_more::{Display, Error};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// Why a setting's value was refused.
@@ -33,5 +34,40 @@ impl TryFrom<String> for HeaderName {
                 "{s:?} is not a header name (letters, digits and '-', 1 to 64 of them)"
             )))
         }
+    }
+}
+
+/// The admin bearer token: at least 32 characters, so a configured token is not guessable.
+/// Its `Debug` output is redacted.
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct AdminToken(SecretString);
+
+/// Shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+impl AdminToken {
+    /// The token itself.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken([REDACTED])")
+    }
+}
+
+impl TryFrom<String> for AdminToken {
+    type Error = InvalidValue;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        if s.chars().count() < MIN_ADMIN_TOKEN_CHARS || s.chars().any(char::is_whitespace) {
+            return Err(InvalidValue(format!(
+                "the admin token must be at least {MIN_ADMIN_TOKEN_CHARS} characters without whitespace"
+            )));
+        }
+        Ok(Self(SecretString::from(s)))
     }
 }

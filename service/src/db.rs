@@ -15,6 +15,8 @@ pub struct PoolOptions {
     pub max_connections: u32,
     /// How long a caller waits for a free connection.
     pub acquire_timeout: Duration,
+    /// How long one statement may run before Postgres cancels it.
+    pub statement_timeout: Duration,
 }
 
 /// Creates the database if it is missing, opens the pool and applies the control migrations
@@ -32,11 +34,13 @@ pub async fn connect_and_prepare(
     Ok(db)
 }
 
-/// Opens the pool. Every connection starts with `search_path` at a schema that does not exist
-/// (set as a start-up option, no extra round trip), so an unqualified query fails instead of
-/// reading another tenant's tables. Connections are not pinged on acquire: that would cost a
-/// round trip per query, and a broken connection fails its query anyway.
+/// Opens the pool. Every connection starts (by start-up options, no extra round trip) with
+/// `search_path` at a schema that does not exist, so an unqualified query fails instead of
+/// reading another tenant's tables, and with `statement_timeout`, so no request holds a
+/// connection indefinitely. Connections are not pinged on acquire: that would cost a round trip
+/// per query, and a broken connection fails its query anyway.
 pub async fn connect(url: &str, options: &PoolOptions) -> Result<DatabaseConnection, ServiceError> {
+    let statement_timeout = format!("{}ms", options.statement_timeout.as_millis());
     let mut connect = ConnectOptions::new(url);
     connect
         .max_connections(options.max_connections)
@@ -44,7 +48,13 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<DatabaseConnect
         .acquire_timeout(options.acquire_timeout)
         .test_before_acquire(false)
         .sqlx_logging(false)
-        .map_sqlx_postgres_opts(|o| o.options([("search_path", NO_SCHEMA)]).application_name("tenantry"));
+        .map_sqlx_postgres_opts(move |o| {
+            o.options([
+                ("search_path", NO_SCHEMA.to_owned()),
+                ("statement_timeout", statement_timeout.clone()),
+            ])
+            .application_name("tenantry")
+        });
     Ok(Database::connect(connect).await?)
 }
 

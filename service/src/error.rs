@@ -9,6 +9,12 @@ pub enum ServiceError {
     /// The thing asked for does not exist (in this tenant).
     #[display("{_0} not found")]
     NotFound(#[error(not(source))] String),
+    /// No credentials, or credentials that open nothing.
+    #[display("{_0}")]
+    Unauthorized(#[error(not(source))] String),
+    /// Statement timed out (Postgres cancelled it). Never shown to clients in detail.
+    #[display("statement timed out: {_0}")]
+    Timeout(DbErr),
     /// The tenant exists but may not be served (suspended).
     #[display("{_0}")]
     Forbidden(#[error(not(source))] String),
@@ -38,6 +44,8 @@ impl From<DbErr> for ServiceError {
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
                 Self::Conflict("still referenced by other records".to_owned())
             }
+            // 57014 query_canceled: the statement timeout fired.
+            _ if tenantry_migration::database::sql_state(&e).as_deref() == Some("57014") => Self::Timeout(e),
             _ => match e {
                 DbErr::RecordNotFound(what) => Self::NotFound(what),
                 e => Self::Database(e),

@@ -6,6 +6,7 @@
 
 pub mod db;
 mod error;
+pub mod keys;
 pub mod orders;
 pub mod page;
 pub mod products;

@@ -12,5 +12,5 @@ mod server;
 mod test_app;
 mod test_db;
 
-pub use test_app::{Reply, TestApp};
+pub use test_app::{ADMIN_TOKEN, Reply, TestApp};
 pub use test_db::TestDb;

@@ -1,12 +1,16 @@
 //! [`TestApp`]: the real application, in-process on port 0, over its own database.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use serde_json::{Value, json};
 use tenantry_api::Application;
 use tenantry_config::Settings;
 
 use crate::TestDb;
+
+/// The admin token every test server is configured with.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghijklmnop";
 
 /// A running server and the database behind it; both go away when this drops.
 pub struct TestApp {
@@ -16,6 +20,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The server's database.
     pub db: TestDb,
+    /// The API key of each tenant provisioned through [`TestApp::create_tenant`].
+    keys: Mutex<HashMap<String, String>>,
 }
 
 impl TestApp {
@@ -27,13 +33,14 @@ impl TestApp {
             ("APP__SERVER__PORT".to_owned(), "0".to_owned()),
             ("APP__SERVER__WORKERS".to_owned(), "2".to_owned()),
             ("APP__DATABASE__MAX_CONNECTIONS".to_owned(), "4".to_owned()),
+            ("APP__AUTH__ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
         ]);
         vars.extend(overrides.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let settings = Settings::load_from(vars).expect("test settings load");
         let app = Application::build(&settings).await.expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        Self { address, client: reqwest::Client::new(), db }
+        Self { address, client: reqwest::Client::new(), db, keys: Mutex::default() }
     }
 
     /// Starts the application with default settings.
@@ -46,12 +53,20 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
-    /// Provisions a tenant through the API and returns its JSON, failing the test otherwise.
+    /// Provisions a tenant through the API, remembers its API key and returns its JSON,
+    /// failing the test otherwise.
     pub async fn create_tenant(&self, slug: &str) -> Value {
-        let response =
-            self.post("/tenants", None, &json!({"slug": slug, "name": format!("Tenant {slug}")})).await;
+        let body = json!({"slug": slug, "name": format!("Tenant {slug}")});
+        let response = self.post("/tenants", None, &body).await;
         assert_eq!(response.status, 201, "provisioning {slug}: {}", response.body);
+        let key = response.body["api_key"].as_str().expect("a new tenant comes with a key").to_owned();
+        self.keys.lock().expect("keys lock").insert(slug.to_owned(), key);
         response.body
+    }
+
+    /// The API key [`TestApp::create_tenant`] got for `slug`.
+    pub fn key_of(&self, slug: &str) -> Option<String> {
+        self.keys.lock().expect("keys lock").get(slug).cloned()
     }
 
     /// Creates a product in `tenant` and returns its JSON.
@@ -81,12 +96,21 @@ impl TestApp {
         self.send(self.client.delete(self.url(path)), tenant).await
     }
 
-    /// Sends a request, adding the tenant header if a tenant is given.
+    /// Sends a request as `tenant` (its API key and the tenant header naming it; a tenant
+    /// this app did not provision gets the header only), or, without a tenant, as the admin.
     pub async fn send(&self, request: reqwest::RequestBuilder, tenant: Option<&str>) -> Reply {
         let request = match tenant {
-            Some(tenant) => request.header("X-Tenant", tenant),
-            None => request,
+            Some(tenant) => match self.key_of(tenant) {
+                Some(key) => request.header("X-Tenant", tenant).bearer_auth(key),
+                None => request.header("X-Tenant", tenant),
+            },
+            None => request.bearer_auth(ADMIN_TOKEN),
         };
+        self.send_raw(request).await
+    }
+
+    /// Sends a request exactly as built, with no credentials added.
+    pub async fn send_raw(&self, request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.expect("the server answers");
         let status = response.status().as_u16();
         let content_type = response
@@ -95,13 +119,18 @@ impl TestApp {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
+        let www_authenticate = response
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let text = response.text().await.expect("a readable body");
         let body = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        Reply { status, content_type, body }
+        Reply { status, content_type, www_authenticate, body }
     }
 }
 
@@ -112,6 +141,8 @@ pub struct Reply {
     pub status: u16,
     /// The Content-Type header.
     pub content_type: String,
+    /// The WWW-Authenticate header, if any.
+    pub www_authenticate: Option<String>,
     /// The body as JSON (a JSON string if it was not JSON; null if empty).
     pub body: Value,
 }

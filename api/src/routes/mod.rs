@@ -1,6 +1,7 @@
 //! Every route, one module per area, registered through utoipa-actix-web.
 
 mod health;
+mod keys;
 mod orders;
 mod paging;
 mod products;
@@ -16,6 +17,7 @@ use crate::ApiError;
 pub fn configure(cfg: &mut ServiceConfig) {
     health::configure(cfg);
     tenants::configure(cfg);
+    keys::configure(cfg);
     products::configure(cfg);
     orders::configure(cfg);
 }

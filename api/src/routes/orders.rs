@@ -59,7 +59,7 @@ struct OrderFilter {
 }
 
 /// Lists the tenant's orders in id order.
-#[utoipa::path(tag = "orders", params(PageQuery, OrderFilter), responses(
+#[utoipa::path(tag = "orders", security(("api_key" = [])), params(PageQuery, OrderFilter), responses(
     (status = 200, body = Paged<OrderBody>), (status = 400, body = Problem),
 ))]
 #[get("/orders")]
@@ -74,7 +74,7 @@ async fn list_orders(
 }
 
 /// Places an order; its total is the product's current price times the quantity.
-#[utoipa::path(tag = "orders", request_body = CreateOrder, responses(
+#[utoipa::path(tag = "orders", security(("api_key" = [])), request_body = CreateOrder, responses(
     (status = 201, body = OrderBody), (status = 400, body = Problem),
     (status = 422, body = Problem, description = "No such product in this tenant"),
 ))]
@@ -92,7 +92,7 @@ async fn create_order(
 }
 
 /// One order.
-#[utoipa::path(tag = "orders", params(("id" = i64, Path)), responses(
+#[utoipa::path(tag = "orders", security(("api_key" = [])), params(("id" = i64, Path)), responses(
     (status = 200, body = OrderBody), (status = 404, body = Problem),
 ))]
 #[get("/orders/{id}")]

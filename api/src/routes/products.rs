@@ -73,7 +73,7 @@ struct SearchQuery {
 }
 
 /// Lists the tenant's products in id order.
-#[utoipa::path(tag = "products", params(PageQuery, SearchQuery), responses(
+#[utoipa::path(tag = "products", security(("api_key" = [])), params(PageQuery, SearchQuery), responses(
     (status = 200, body = Paged<ProductBody>),
     (status = 400, body = Problem), (status = 404, body = Problem, description = "Unknown tenant"),
 ))]
@@ -89,7 +89,7 @@ async fn list_products(
 }
 
 /// Creates a product.
-#[utoipa::path(tag = "products", request_body = CreateProduct, responses(
+#[utoipa::path(tag = "products", security(("api_key" = [])), request_body = CreateProduct, responses(
     (status = 201, body = ProductBody), (status = 400, body = Problem),
 ))]
 #[post("/products")]
@@ -111,7 +111,7 @@ async fn create_product(
 }
 
 /// One product.
-#[utoipa::path(tag = "products", params(("id" = i64, Path)), responses(
+#[utoipa::path(tag = "products", security(("api_key" = [])), params(("id" = i64, Path)), responses(
     (status = 200, body = ProductBody), (status = 404, body = Problem),
 ))]
 #[get("/products/{id}")]
@@ -125,7 +125,7 @@ async fn get_product(
 }
 
 /// Changes some fields of a product.
-#[utoipa::path(tag = "products", params(("id" = i64, Path)), request_body = UpdateProduct, responses(
+#[utoipa::path(tag = "products", security(("api_key" = [])), params(("id" = i64, Path)), request_body = UpdateProduct, responses(
     (status = 200, body = ProductBody), (status = 400, body = Problem), (status = 404, body = Problem),
 ))]
 #[patch("/products/{id}")]
@@ -146,7 +146,7 @@ async fn update_product(
 }
 
 /// Deletes a product that no order refers to.
-#[utoipa::path(tag = "products", params(("id" = i64, Path)), responses(
+#[utoipa::path(tag = "products", security(("api_key" = [])), params(("id" = i64, Path)), responses(
     (status = 204, description = "Deleted"), (status = 404, body = Problem),
     (status = 409, body = Problem, description = "Orders refer to it"),
 ))]

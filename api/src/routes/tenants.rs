@@ -1,7 +1,7 @@
 //! Control plane: `/tenants`.
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, delete, get, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use tenantry_service::entity::tenant::{self, State};
@@ -10,9 +10,11 @@ use tenantry_service::values::Name;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::keys::KeyBody;
 use super::paging::{PageQuery, Paged};
 use crate::ApiError;
 use crate::error::Problem;
+use crate::extract::Admin;
 use crate::startup::AppState;
 
 /// A tenant to provision.
@@ -27,6 +29,54 @@ struct CreateTenant {
     name: String,
 }
 
+/// Changes to a tenant; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct UpdateTenant {
+    /// New display name.
+    name: Option<String>,
+    /// `suspended` refuses the tenant's data-plane requests (403) and keeps its data;
+    /// `active` serves them again.
+    state: Option<StateBody>,
+}
+
+/// A tenant's lifecycle state.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum StateBody {
+    Active,
+    Suspended,
+}
+
+impl From<StateBody> for State {
+    fn from(s: StateBody) -> Self {
+        match s {
+            StateBody::Active => State::Active,
+            StateBody::Suspended => State::Suspended,
+        }
+    }
+}
+
+impl From<State> for StateBody {
+    fn from(s: State) -> Self {
+        match s {
+            State::Active => StateBody::Active,
+            State::Suspended => StateBody::Suspended,
+        }
+    }
+}
+
+/// A tenant just provisioned, with its first API key (shown only this once).
+#[derive(Debug, Serialize, ToSchema)]
+struct ProvisionedBody {
+    #[serde(flatten)]
+    tenant: TenantBody,
+    /// The secret key: send it as `Authorization: Bearer <api_key>`. Not shown again.
+    api_key: String,
+    /// The key's record, as key listings show it.
+    key: KeyBody,
+}
+
 /// A tenant.
 #[derive(Debug, Serialize, ToSchema)]
 struct TenantBody {
@@ -34,8 +84,7 @@ struct TenantBody {
     /// The tenant's PostgreSQL schema.
     schema: String,
     name: String,
-    /// `active` or `suspended`.
-    state: &'static str,
+    state: StateBody,
     /// The newest tenant migration applied.
     version: Option<String>,
     created_at: DateTime<FixedOffset>,
@@ -44,15 +93,11 @@ struct TenantBody {
 
 impl From<tenant::Model> for TenantBody {
     fn from(m: tenant::Model) -> Self {
-        let state = match m.state {
-            State::Active => "active",
-            State::Suspended => "suspended",
-        };
         Self {
             slug: m.slug,
             schema: m.schema_name,
             name: m.name,
-            state,
+            state: m.state.into(),
             version: m.version,
             created_at: m.created_at,
             updated_at: m.updated_at,
@@ -60,27 +105,55 @@ impl From<tenant::Model> for TenantBody {
     }
 }
 
-/// Provisions a tenant: registry row, schema and tables in one transaction.
-#[utoipa::path(tag = "tenants", request_body = CreateTenant, responses(
-    (status = 201, body = TenantBody),
+/// Provisions a tenant: registry row, first API key, schema and tables in one transaction.
+#[utoipa::path(tag = "tenants", request_body = CreateTenant, security(("admin_token" = [])), responses(
+    (status = 201, body = ProvisionedBody),
     (status = 400, body = Problem, description = "Invalid slug or name"),
+    (status = 401, body = Problem),
     (status = 409, body = Problem, description = "The slug is taken"),
 ))]
 #[post("/tenants")]
 async fn create_tenant(
+    _: Admin,
     state: web::Data<AppState>,
     body: web::Json<CreateTenant>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let new = NewTenant { slug: Slug::parse(&body.slug)?, name: Name::parse("name", body.name)? };
-    let tenant = tenants::provision(&state.db, &state.registry, new).await?;
+    let provisioned = tenants::provision(&state.db, &state.registry, new).await?;
+    let body = ProvisionedBody {
+        api_key: provisioned.key.secret,
+        key: provisioned.key.record.into(),
+        tenant: provisioned.tenant.into(),
+    };
     Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/tenants/{}", tenant.slug)))
-        .json(TenantBody::from(tenant)))
+        .insert_header((header::LOCATION, format!("/tenants/{}", body.tenant.slug)))
+        .json(body))
+}
+
+/// Renames, suspends or reactivates a tenant.
+#[utoipa::path(tag = "tenants", params(("slug" = String, Path)), request_body = UpdateTenant,
+    security(("admin_token" = [])), responses(
+    (status = 200, body = TenantBody), (status = 400, body = Problem), (status = 401, body = Problem),
+    (status = 404, body = Problem),
+))]
+#[patch("/tenants/{slug}")]
+async fn update_tenant(
+    _: Admin,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    body: web::Json<UpdateTenant>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let name = body.name.map(|n| Name::parse("name", n)).transpose()?;
+    let state_change = body.state.map(State::from);
+    let tenant =
+        tenants::update(&state.db, &state.registry, &Slug::parse(&slug)?, name, state_change).await?;
+    Ok(HttpResponse::Ok().json(TenantBody::from(tenant)))
 }
 
 /// Lists tenants in slug order.
-#[utoipa::path(tag = "tenants", params(PageQuery), responses(
+#[utoipa::path(tag = "tenants", params(PageQuery), security(("admin_token" = [])), responses(
     (status = 200, body = Paged<TenantBody>),
     (status = 400, body = Problem),
 ))]
@@ -94,18 +167,22 @@ async fn list_tenants(
 }
 
 /// One tenant.
-#[utoipa::path(tag = "tenants", params(("slug" = String, Path)), responses(
+#[utoipa::path(tag = "tenants", params(("slug" = String, Path)), security(("admin_token" = [])), responses(
     (status = 200, body = TenantBody),
     (status = 404, body = Problem),
 ))]
 #[get("/tenants/{slug}")]
-async fn get_tenant(state: web::Data<AppState>, slug: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn get_tenant(
+    _: Admin,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let tenant = tenants::get(&state.db, &Slug::parse(&slug)?).await?;
     Ok(HttpResponse::Ok().json(TenantBody::from(tenant)))
 }
 
 /// Deletes a tenant with all its data (drops its schema).
-#[utoipa::path(tag = "tenants", params(("slug" = String, Path)), responses(
+#[utoipa::path(tag = "tenants", params(("slug" = String, Path)), security(("admin_token" = [])), responses(
     (status = 204, description = "Deleted"),
     (status = 404, body = Problem),
 ))]
@@ -119,5 +196,9 @@ async fn delete_tenant(
 }
 
 pub(super) fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(create_tenant).service(list_tenants).service(get_tenant).service(delete_tenant);
+    cfg.service(create_tenant)
+        .service(list_tenants)
+        .service(get_tenant)
+        .service(update_tenant)
+        .service(delete_tenant);
 }

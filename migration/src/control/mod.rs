@@ -1,6 +1,7 @@
 //! The control migration set: Tenantry's own tables in [`CONTROL_SCHEMA`].
 
 mod m20261127_000001_create_tenants;
+mod m20261127_000002_create_api_keys;
 
 use sea_orm_migration::{MigrationTrait, MigratorTraitSelf};
 
@@ -15,7 +16,10 @@ pub struct ControlMigrator;
 
 impl MigratorTraitSelf for ControlMigrator {
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261127_000001_create_tenants::Migration)]
+        vec![
+            Box::new(m20261127_000001_create_tenants::Migration),
+            Box::new(m20261127_000002_create_api_keys::Migration),
+        ]
     }
 }
 

@@ -3,6 +3,7 @@
 mod registry;
 mod slug;
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
@@ -15,6 +16,7 @@ pub use registry::{Registry, ResolvedTenant};
 pub use slug::{MAX_SLUG_LEN, Slug};
 
 use crate::ServiceError;
+use crate::keys::{self, IssuedKey};
 use crate::page::{Page, PageRequest};
 use crate::values::Name;
 
@@ -27,14 +29,23 @@ pub struct NewTenant {
     pub name: Name,
 }
 
-/// Creates a tenant in ONE transaction: registry row, `CREATE SCHEMA`, the tenant migrations.
-/// Any failure rolls all of it back. A slug already taken (or a stray schema of the same
-/// name) is a conflict.
+/// A tenant just provisioned, with its first API key.
+#[derive(Clone, Debug)]
+pub struct Provisioned {
+    /// The registry row.
+    pub tenant: tenant::Model,
+    /// The tenant's first key; its secret is shown once.
+    pub key: IssuedKey,
+}
+
+/// Creates a tenant in ONE transaction: registry row, its first API key, `CREATE SCHEMA`, the
+/// tenant migrations. Any failure rolls all of it back. A slug already taken (or a stray
+/// schema of the same name) is a conflict.
 pub async fn provision(
     db: &DatabaseConnection,
     registry: &Registry,
     new: NewTenant,
-) -> Result<tenant::Model, ServiceError> {
+) -> Result<Provisioned, ServiceError> {
     let schema = new.slug.schema();
     let txn = db.begin().await?;
     let row = tenant::ActiveModel {
@@ -59,12 +70,41 @@ pub async fn provision(
             e.into()
         }
     })?;
+    let key = keys::issue_for(&txn, inserted.id).await?;
     migrate_tenant_in(&txn, &schema, Direction::Up(None)).await?;
     let model = tenant::Entity::find_by_id(inserted.id)
         .one(&txn)
         .await?
         .ok_or_else(|| ServiceError::Unexpected("provisioned tenant vanished".to_owned()))?;
     txn.commit().await?;
+    registry.remember(&model).await?;
+    Ok(Provisioned { tenant: model, key })
+}
+
+/// Changes a tenant's display name and/or lifecycle state. Suspension takes effect at once on
+/// this instance (and within the registry TTL on others).
+pub async fn update(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    slug: &Slug,
+    name: Option<Name>,
+    state: Option<State>,
+) -> Result<tenant::Model, ServiceError> {
+    let mut update = tenant::Entity::update_many()
+        .col_expr(tenant::Column::UpdatedAt, Expr::current_timestamp())
+        .filter(tenant::Column::Slug.eq(slug.as_str()));
+    if let Some(name) = name {
+        update = update.col_expr(tenant::Column::Name, Expr::value(name.into_inner()));
+    }
+    if let Some(state) = state {
+        update = update.col_expr(tenant::Column::State, Expr::value(state));
+    }
+    let model = update
+        .exec_with_returning(db)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))?;
     registry.remember(&model).await?;
     Ok(model)
 }

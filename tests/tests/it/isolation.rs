@@ -1,5 +1,7 @@
 //! Tenants never see each other's data, whatever the interleaving.
 
+use std::time::Duration;
+
 use futures::future::join_all;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
@@ -89,7 +91,11 @@ async fn a_query_that_names_no_schema_fails_instead_of_reading_a_tenant() {
     let app = TestApp::spawn().await;
     app.create_tenant("acme").await;
     app.create_product("acme", "Widget", "1.00").await;
-    let pool = PoolOptions { max_connections: 1, acquire_timeout: std::time::Duration::from_secs(5) };
+    let pool = PoolOptions {
+        max_connections: 1,
+        acquire_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(5),
+    };
     let db = connect(app.db.url(), &pool).await.expect("pool");
 
     let unqualified = db.execute_unprepared("SELECT * FROM products").await;

@@ -17,13 +17,17 @@ async fn provisioning_creates_the_registry_row_the_schema_and_its_tables() {
     assert_eq!(body["name"], "Acme Ltd");
     assert_eq!(body["state"], "active");
     assert_eq!(body["version"], TenantMigrator::latest_version());
+    assert!(body["api_key"].as_str().is_some_and(|k| k.starts_with("tnt_") && k.len() == 47), "{body}");
+    assert_eq!(body["key"]["prefix"].as_str(), body["api_key"].as_str().map(|k| &k[..12]));
     assert!(body["created_at"].as_str().is_some_and(|t| t.contains('T')), "{body}");
     let tables = app
         .db
         .strings("SELECT table_name::text AS v FROM information_schema.tables WHERE table_schema = 'tenant_acme' ORDER BY 1")
         .await;
     assert_eq!(tables, ["orders", "products", "seaql_migrations"]);
-    assert_eq!(app.get("/tenants/acme", None).await.body, reply.body);
+    let read = app.get("/tenants/acme", None).await.body;
+    assert_eq!(read["schema"], "tenant_acme");
+    assert!(read.get("api_key").is_none(), "the secret is shown once only: {read}");
 }
 
 #[tokio::test]
@@ -81,7 +85,7 @@ async fn a_provisioning_failure_after_create_schema_leaves_nothing_behind() {
     assert!(!reply.body.to_string().contains("injected"), "the cause must not leak: {}", reply.body);
     assert_eq!(app.db.schemas().await, before);
     assert_eq!(app.db.count("SELECT count(*) AS n FROM tenantry.tenants").await, 0);
-    app.get("/products", Some("doomed")).await.assert_problem(404, "tenant 'doomed'");
+    app.get("/tenants/doomed", None).await.assert_problem(404, "tenant 'doomed'");
     // The same slug provisions fine once the cause is gone.
     app.db.execute("DROP EVENT TRIGGER refuse_doomed").await;
     app.create_tenant("doomed").await;
@@ -100,7 +104,7 @@ async fn deleting_a_tenant_drops_its_schema_and_its_registry_row() {
     assert!(!app.db.schemas().await.contains(&"tenant_acme".to_owned()));
     assert!(app.db.schemas().await.contains(&"tenant_other".to_owned()));
     app.get("/tenants/acme", None).await.assert_problem(404, "tenant 'acme'");
-    app.get("/products", Some("acme")).await.assert_problem(404, "tenant 'acme'");
+    app.get("/products", Some("acme")).await.assert_problem(401, "unknown or revoked API key");
     assert_eq!(app.get("/products", Some("other")).await.status, 200);
 }
 

@@ -1,0 +1,94 @@
+//! Control plane: a tenant's API keys, `/tenants/{slug}/keys`.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, delete, get, post, web};
+use chrono::{DateTime, FixedOffset};
+use serde::Serialize;
+use tenantry_service::entity::api_key;
+use tenantry_service::keys;
+use tenantry_service::tenants::Slug;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::paging::{PageQuery, Paged};
+use crate::ApiError;
+use crate::error::Problem;
+use crate::extract::Admin;
+use crate::startup::AppState;
+
+/// An API key's record; never the secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct KeyBody {
+    id: i64,
+    /// The key's first characters, to recognise it.
+    #[schema(example = "tnt_3q2Zk9aB")]
+    prefix: String,
+    created_at: DateTime<FixedOffset>,
+    /// When it was revoked; a revoked key opens nothing.
+    revoked_at: Option<DateTime<FixedOffset>>,
+}
+
+impl From<api_key::Model> for KeyBody {
+    fn from(m: api_key::Model) -> Self {
+        Self { id: m.id, prefix: m.prefix, created_at: m.created_at, revoked_at: m.revoked_at }
+    }
+}
+
+/// A key just issued, with its secret (shown only this once).
+#[derive(Debug, Serialize, ToSchema)]
+struct IssuedKeyBody {
+    #[serde(flatten)]
+    key: KeyBody,
+    /// The secret key: send it as `Authorization: Bearer <api_key>`. Not shown again.
+    api_key: String,
+}
+
+/// Issues another API key for the tenant.
+#[utoipa::path(tag = "tenants", params(("slug" = String, Path)), security(("admin_token" = [])), responses(
+    (status = 201, body = IssuedKeyBody), (status = 401, body = Problem), (status = 404, body = Problem),
+))]
+#[post("/tenants/{slug}/keys")]
+async fn create_key(
+    _: Admin,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let slug = Slug::parse(&slug)?;
+    let issued = keys::issue(&state.db, &slug).await?;
+    let body = IssuedKeyBody { key: issued.record.into(), api_key: issued.secret };
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/tenants/{slug}/keys/{}", body.key.id)))
+        .json(body))
+}
+
+/// Lists the tenant's keys, newest first (records only, never secrets).
+#[utoipa::path(tag = "tenants", params(("slug" = String, Path), PageQuery), security(("admin_token" = [])),
+    responses((status = 200, body = Paged<KeyBody>), (status = 401, body = Problem), (status = 404, body = Problem)))]
+#[get("/tenants/{slug}/keys")]
+async fn list_keys(
+    _: Admin,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let keys = keys::list(&state.db, &Slug::parse(&slug)?, page.request()?).await?;
+    Ok(HttpResponse::Ok().json(Paged::from_page(keys, KeyBody::from)))
+}
+
+/// Revokes a key at once.
+#[utoipa::path(tag = "tenants", params(("slug" = String, Path), ("id" = i64, Path)), security(("admin_token" = [])),
+    responses((status = 204, description = "Revoked"), (status = 401, body = Problem), (status = 404, body = Problem)))]
+#[delete("/tenants/{slug}/keys/{id}")]
+async fn revoke_key(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, id) = path.into_inner();
+    keys::revoke(&state.db, &state.keyring, &Slug::parse(&slug)?, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub(super) fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_key).service(list_keys).service(revoke_key);
+}
