@@ -110,8 +110,11 @@ impl ResponseError for ApiError {
         };
         let title = status.canonical_reason().unwrap_or("Error");
         let body = Problem { kind: "about:blank", title, status: status.as_u16(), detail };
-        HttpResponse::build(status)
-            .insert_header((header::CONTENT_TYPE, "application/problem+json"))
-            .json(body)
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"tenantry\""));
+        }
+        response.json(body)
     }
 }

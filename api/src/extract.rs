@@ -1,10 +1,14 @@
-//! Who is calling: [`Admin`] for the control plane, [`CurrentTenant`] for the data plane.
+//! Who is calling: [`require_admin`] guards the control plane, [`CurrentTenant`] is the
+//! data plane's tenant.
 
-use std::future::{Future, Ready, ready};
+use std::future::Future;
 use std::pin::Pin;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, Header};
-use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpRequest};
 use actix_web_httpauth::headers::authorization::{Authorization, Bearer};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -14,26 +18,24 @@ use tenantry_service::tenants::ResolvedTenant;
 use crate::ApiError;
 use crate::startup::AppState;
 
-/// Proof that the request carries the admin token. Wrong or missing: 401.
-pub struct Admin;
-
-impl FromRequest for Admin {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(admin(req))
-    }
+/// Middleware for the whole control plane: every request under it must carry the admin token
+/// (401 otherwise). Applied to the `/tenants` scope, so no control-plane handler can forget it.
+pub async fn require_admin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    check_admin(req.request())?;
+    next.call(req).await
 }
 
-fn admin(req: &HttpRequest) -> Result<Admin, ApiError> {
+fn check_admin(req: &HttpRequest) -> Result<(), ApiError> {
     let state = AppState::of(req)?;
     let token = bearer(req)?;
     // Compare digests in constant time: neither the token's content nor its length leaks
     // through timing.
     let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     if bool::from(presented.ct_eq(&state.admin_token_digest)) {
-        Ok(Admin)
+        Ok(())
     } else {
         Err(ServiceError::Unauthorized("invalid admin token".to_owned()).into())
     }
@@ -48,9 +50,10 @@ impl FromRequest for CurrentTenant {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // Credentials first: a request without them learns nothing else.
         let found = AppState::of(req).and_then(|state| {
-            let claimed = claimed_tenant(req, &state)?;
-            Ok((bearer(req)?, claimed, state))
+            let key = bearer(req)?;
+            Ok((key, claimed_tenant(req, &state)?, state))
         });
         Box::pin(async move {
             let (key, claimed, state) = found?;

@@ -13,7 +13,6 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::paging::{PageQuery, Paged};
 use crate::ApiError;
 use crate::error::Problem;
-use crate::extract::Admin;
 use crate::startup::AppState;
 
 /// An API key's record; never the secret.
@@ -47,12 +46,8 @@ struct IssuedKeyBody {
 #[utoipa::path(tag = "tenants", params(("slug" = String, Path)), security(("admin_token" = [])), responses(
     (status = 201, body = IssuedKeyBody), (status = 401, body = Problem), (status = 404, body = Problem),
 ))]
-#[post("/tenants/{slug}/keys")]
-async fn create_key(
-    _: Admin,
-    state: web::Data<AppState>,
-    slug: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+#[post("/{slug}/keys")]
+async fn create_key(state: web::Data<AppState>, slug: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let slug = Slug::parse(&slug)?;
     let issued = keys::issue(&state.db, &slug).await?;
     let body = IssuedKeyBody { key: issued.record.into(), api_key: issued.secret };
@@ -64,9 +59,8 @@ async fn create_key(
 /// Lists the tenant's keys, newest first (records only, never secrets).
 #[utoipa::path(tag = "tenants", params(("slug" = String, Path), PageQuery), security(("admin_token" = [])),
     responses((status = 200, body = Paged<KeyBody>), (status = 401, body = Problem), (status = 404, body = Problem)))]
-#[get("/tenants/{slug}/keys")]
+#[get("/{slug}/keys")]
 async fn list_keys(
-    _: Admin,
     state: web::Data<AppState>,
     slug: web::Path<String>,
     page: web::Query<PageQuery>,
@@ -78,9 +72,8 @@ async fn list_keys(
 /// Revokes a key at once.
 #[utoipa::path(tag = "tenants", params(("slug" = String, Path), ("id" = i64, Path)), security(("admin_token" = [])),
     responses((status = 204, description = "Revoked"), (status = 401, body = Problem), (status = 404, body = Problem)))]
-#[delete("/tenants/{slug}/keys/{id}")]
+#[delete("/{slug}/keys/{id}")]
 async fn revoke_key(
-    _: Admin,
     state: web::Data<AppState>,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {

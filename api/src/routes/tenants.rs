@@ -14,7 +14,6 @@ use super::keys::KeyBody;
 use super::paging::{PageQuery, Paged};
 use crate::ApiError;
 use crate::error::Problem;
-use crate::extract::Admin;
 use crate::startup::AppState;
 
 /// A tenant to provision.
@@ -112,9 +111,8 @@ impl From<tenant::Model> for TenantBody {
     (status = 401, body = Problem),
     (status = 409, body = Problem, description = "The slug is taken"),
 ))]
-#[post("/tenants")]
+#[post("")]
 async fn create_tenant(
-    _: Admin,
     state: web::Data<AppState>,
     body: web::Json<CreateTenant>,
 ) -> Result<HttpResponse, ApiError> {
@@ -137,9 +135,8 @@ async fn create_tenant(
     (status = 200, body = TenantBody), (status = 400, body = Problem), (status = 401, body = Problem),
     (status = 404, body = Problem),
 ))]
-#[patch("/tenants/{slug}")]
+#[patch("/{slug}")]
 async fn update_tenant(
-    _: Admin,
     state: web::Data<AppState>,
     slug: web::Path<String>,
     body: web::Json<UpdateTenant>,
@@ -157,7 +154,7 @@ async fn update_tenant(
     (status = 200, body = Paged<TenantBody>),
     (status = 400, body = Problem),
 ))]
-#[get("/tenants")]
+#[get("")]
 async fn list_tenants(
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
@@ -171,12 +168,8 @@ async fn list_tenants(
     (status = 200, body = TenantBody),
     (status = 404, body = Problem),
 ))]
-#[get("/tenants/{slug}")]
-async fn get_tenant(
-    _: Admin,
-    state: web::Data<AppState>,
-    slug: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+#[get("/{slug}")]
+async fn get_tenant(state: web::Data<AppState>, slug: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let tenant = tenants::get(&state.db, &Slug::parse(&slug)?).await?;
     Ok(HttpResponse::Ok().json(TenantBody::from(tenant)))
 }
@@ -186,7 +179,7 @@ async fn get_tenant(
     (status = 204, description = "Deleted"),
     (status = 404, body = Problem),
 ))]
-#[delete("/tenants/{slug}")]
+#[delete("/{slug}")]
 async fn delete_tenant(
     state: web::Data<AppState>,
     slug: web::Path<String>,

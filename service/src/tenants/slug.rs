@@ -1,12 +1,13 @@
 //! [`Slug`]: a tenant's public identifier, from which its schema name is derived.
 
-use tenantry_migration::SchemaName;
+use tenantry_migration::{SchemaName, SchemaNameError};
 
 use crate::ServiceError;
 
 /// Longest slug: 40 characters keeps `tenant_<slug>` well within Postgres' 63-byte limit.
 pub const MAX_SLUG_LEN: usize = 40;
-/// Prefix of every tenant schema, so no slug can name `public`, `pg_*` or the control schema.
+/// Prefix of every tenant schema: tenant schemas are recognisable at a glance, and no slug can
+/// collide with a schema that is not a tenant's.
 const SCHEMA_PREFIX: &str = "tenant_";
 
 /// A tenant slug: `[a-z][a-z0-9_]{0,39}`.
@@ -26,6 +27,11 @@ impl Slug {
         }
         if let Some(bad) = s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')) {
             return Err(invalid(format!("it may contain only a-z, 0-9 and _, not {bad:?}")));
+        }
+        // A slug never becomes a schema name by itself, but one that reads like a reserved
+        // schema (`public`, `pg_catalog`, the control schema...) only invites confusion.
+        if let Err(SchemaNameError::Reserved(_)) = SchemaName::parse(s) {
+            return Err(invalid(format!("{s:?} is reserved")));
         }
         Ok(Self(s.to_owned()))
     }
@@ -62,11 +68,12 @@ mod tests {
     }
 
     #[test]
-    fn reserved_words_are_fine_as_slugs_because_of_the_prefix() {
-        for s in ["public", "pg_catalog", "tenantry", "information_schema"] {
-            let slug = Slug::parse(s).expect("valid slug");
-            assert!(slug.schema().as_str().starts_with("tenant_"));
+    fn reserved_schema_names_are_refused_as_slugs() {
+        for s in ["public", "pg_catalog", "pg_x", "tenantry", "information_schema"] {
+            let err = Slug::parse(s).expect_err(s).to_string();
+            assert!(err.contains("reserved"), "{s}: {err}");
         }
+        assert!(Slug::parse("publicity").is_ok());
     }
 
     #[test]

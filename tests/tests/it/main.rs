@@ -1,8 +1,10 @@
 //! Tenantry's integration tests: one binary, a module per area, each test on its own
 //! database on a real Postgres (see `tenantry_tests`), the API over real HTTP.
 
+mod auth;
 mod bad_input;
 mod health;
+mod hostile;
 mod isolation;
 mod migrations;
 mod openapi;

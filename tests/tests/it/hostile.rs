@@ -1,0 +1,77 @@
+//! A corpus of hostile strings, as slugs, tenant headers, path segments and bearer tokens:
+//! every one is refused with a 4xx and no schema appears or disappears.
+
+use reqwest::header::HeaderValue;
+use serde_json::json;
+use tenantry_tests::TestApp;
+
+fn corpus() -> Vec<String> {
+    let text = include_str!("../../data/hostile_strings.json");
+    serde_json::from_str(text).expect("the corpus is a JSON array of strings")
+}
+
+#[tokio::test]
+async fn hostile_slugs_headers_and_paths_are_refused_and_change_no_schema() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let key = app.key_of("acme").expect("key");
+    let schemas_before = app.db.schemas().await;
+    let corpus = corpus();
+    assert!(corpus.len() >= 200, "the corpus has {} strings", corpus.len());
+    let mut sent_as_header = 0;
+
+    for hostile in &corpus {
+        let created = app.post("/tenants", None, &json!({"slug": hostile, "name": "x"})).await;
+        assert!((400..500).contains(&created.status), "slug {hostile:?}: {created:?}");
+
+        // Every byte percent-encoded, so even "." and ".." reach the server as a segment.
+        let encoded: String = hostile.bytes().map(|b| format!("%{b:02X}")).collect();
+        let read = app.send(app.client.get(app.url(&format!("/tenants/{encoded}"))), None).await;
+        assert!((400..500).contains(&read.status), "path {hostile:?}: {read:?}");
+
+        // HTTP strips spaces and tabs around a header value: " acme" *is* "acme" there.
+        let as_sent = hostile.trim_matches([' ', '\t']);
+        if as_sent == "acme" {
+            continue;
+        }
+        if let Ok(value) = HeaderValue::from_bytes(hostile.as_bytes()) {
+            sent_as_header += 1;
+            let with_key =
+                app.client.get(app.url("/products")).bearer_auth(&key).header("X-Tenant", value.clone());
+            let reply = app.send_raw(with_key).await;
+            assert!((400..500).contains(&reply.status), "header {hostile:?}: {reply:?}");
+            let without_key =
+                app.send_raw(app.client.get(app.url("/products")).header("X-Tenant", value)).await;
+            assert_eq!(without_key.status, 401, "header {hostile:?} without a key: {without_key:?}");
+            if let Ok(token) = HeaderValue::from_bytes(format!("Bearer {hostile}").as_bytes()) {
+                let as_token = app.client.get(app.url("/products")).header("Authorization", token);
+                let reply = app.send_raw(as_token).await;
+                assert_eq!(reply.status, 401, "token {hostile:?}: {reply:?}");
+            }
+        }
+    }
+
+    assert!(sent_as_header >= 150, "only {sent_as_header} strings could be sent as headers");
+    assert_eq!(app.db.schemas().await, schemas_before);
+    assert_eq!(app.db.count("SELECT count(*) AS n FROM tenantry.tenants").await, 1);
+}
+
+#[tokio::test]
+async fn deeply_nested_json_is_refused_not_crashing_the_server() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    // 30,000 levels, still under the 64 KiB body limit: refused without recursing into it.
+    let depth = 30_000;
+    let body = format!(
+        r#"{{"name": "x", "price": "1", "description": {}{}}}"#,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let request = app.client.post(app.url("/products")).header("content-type", "application/json").body(body);
+
+    let reply = app.send(request, Some("acme")).await;
+
+    reply.assert_problem(400, "invalid JSON body");
+    assert_eq!(app.get("/health", None).await.status, 200);
+    assert_eq!(app.db.count("SELECT count(*) AS n FROM tenant_acme.products").await, 0);
+}
