@@ -12,10 +12,10 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use tenantry_config::AdminToken;
 use tenantry_config::Settings;
-use tenantry_service::db::{PoolOptions, connect_and_prepare};
+use tenantry_service::ServiceError;
+use tenantry_service::db::{Db, PoolOptions, PoolerMode, connect_and_prepare};
 use tenantry_service::keys::Keyring;
 use tenantry_service::tenants::Registry;
-use tenantry_service::{DatabaseConnection, ServiceError};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
@@ -42,8 +42,8 @@ pub enum StartupError {
 
 /// What every handler shares.
 pub struct AppState {
-    /// The pool.
-    pub db: DatabaseConnection,
+    /// The database.
+    pub db: Db,
     /// Tenant resolution, cached.
     pub registry: Registry,
     /// API key resolution, cached.
@@ -81,6 +81,10 @@ impl Application {
             max_connections: settings.database.max_connections,
             acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_secs),
             statement_timeout: Duration::from_millis(settings.database.statement_timeout_ms),
+            pooler: match settings.database.pooler_mode {
+                tenantry_config::PoolerMode::None => PoolerMode::None,
+                tenantry_config::PoolerMode::Transaction => PoolerMode::Transaction,
+            },
         };
         let admin_token_digest = admin_token_digest(settings.auth.admin_token.as_ref())?;
         let db = connect_and_prepare(settings.database.url.expose_secret(), &pool).await?;

@@ -69,6 +69,21 @@ pub struct DatabaseSettings {
     /// Milliseconds any one statement may run before Postgres cancels it; set on every
     /// connection at start-up, so no request can hold a connection indefinitely.
     pub statement_timeout_ms: u64,
+    /// What sits between the service and Postgres.
+    pub pooler_mode: PoolerMode,
+}
+
+/// What sits between the service and Postgres.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolerMode {
+    /// Postgres itself, or a pooler in session mode: each client connection keeps one server
+    /// connection, so prepared statements are cached per connection.
+    None,
+    /// A pooler in transaction mode (PgBouncer `pool_mode = transaction`): a server connection
+    /// is only ours for one transaction. Every unit of work then runs in one transaction and
+    /// no prepared statement outlives it.
+    Transaction,
 }
 
 /// How requests name their tenant.
@@ -99,6 +114,7 @@ impl Settings {
             .set_default("database.max_connections", 10)?
             .set_default("database.acquire_timeout_secs", 5)?
             .set_default("database.statement_timeout_ms", 5000)?
+            .set_default("database.pooler_mode", "none")?
             .set_default("tenancy.header", "X-Tenant")?
             .set_default("tenancy.cache_ttl_secs", 30)?;
         if let Some(dir) = vars.get("APP_CONFIG_DIR") {

@@ -84,3 +84,13 @@ fn the_admin_token_is_optional_checked_and_never_shown() {
     let err = Settings::load_from(vars(&[("APP__AUTH__ADMIN_TOKEN", "short")])).expect_err("too short");
     assert!(err.to_string().contains("admin_token"), "{err}");
 }
+
+#[test]
+fn the_pooler_mode_is_none_unless_set_and_refuses_unknown_modes() {
+    assert_eq!(Settings::load_from(HashMap::new()).expect("loads").database.pooler_mode, PoolerMode::None);
+    let settings =
+        Settings::load_from(vars(&[("APP__DATABASE__POOLER_MODE", "transaction")])).expect("loads");
+    assert_eq!(settings.database.pooler_mode, PoolerMode::Transaction);
+    let err = Settings::load_from(vars(&[("APP__DATABASE__POOLER_MODE", "statement")])).expect_err("refused");
+    assert!(err.to_string().contains("pooler_mode"), "{err}");
+}

@@ -5,6 +5,7 @@ use std::time::Duration;
 use derive_more::{Display, Error, From};
 use sea_orm_migration::sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+    TransactionTrait,
 };
 use url::Url;
 
@@ -67,7 +68,10 @@ impl DatabaseName {
 pub async fn ensure_database(url: &str) -> Result<(), DatabaseError> {
     let (name, admin_url) = DatabaseName::from_url(url)?;
     let admin = connect_admin(&admin_url).await?;
-    let exists = admin
+    // In a transaction, so a transaction-mode pooler keeps the statement's Parse and Bind on one
+    // server connection. (CREATE DATABASE below cannot run in one; it is a single simple query.)
+    let txn = admin.begin().await?;
+    let exists = txn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT 1 AS one FROM pg_database WHERE datname = $1",
@@ -75,6 +79,7 @@ pub async fn ensure_database(url: &str) -> Result<(), DatabaseError> {
         ))
         .await?
         .is_some();
+    txn.commit().await?;
     if !exists {
         let created = admin.execute_unprepared(&format!("CREATE DATABASE \"{}\"", name.as_str())).await;
         match created {

@@ -1,12 +1,35 @@
-//! The connection pool, and bringing the database to the state the service needs.
+//! The database as the service uses it: [`Db`] hands out units of [`Work`], each safe behind
+//! any connection pooler.
+//!
+//! Directly on Postgres (or behind a session pooler) a client connection keeps its server
+//! connection, so statements run on the pool and sqlx caches them per connection. Behind a
+//! transaction pooler (PgBouncer `pool_mode = transaction`) a server connection is ours for one
+//! transaction only: a statement prepared in one transaction may not exist in the next, or may
+//! be another client's statement under the same name (measured with PgBouncer 1.18: "prepared
+//! statement sqlx_s_3 already exists" and "does not exist" errors, and lost writes). There,
+//! every unit of work runs in one transaction and no statement is cached (capacity 0), so a
+//! statement is always prepared and executed on the same server connection, in the same
+//! transaction.
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    ExecResult, QueryResult, Statement, TransactionTrait,
+};
 use tenantry_migration::database::{NO_SCHEMA, ensure_database};
 use tenantry_migration::runner::migrate_control;
 
 use crate::ServiceError;
+
+/// What sits between the service and Postgres.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolerMode {
+    /// Postgres itself, or a session-mode pooler.
+    None,
+    /// A transaction-mode pooler.
+    Transaction,
+}
 
 /// How to open the pool.
 #[derive(Clone, Debug)]
@@ -17,20 +40,40 @@ pub struct PoolOptions {
     pub acquire_timeout: Duration,
     /// How long one statement may run before Postgres cancels it.
     pub statement_timeout: Duration,
+    /// What sits between the service and Postgres.
+    pub pooler: PoolerMode,
 }
 
-/// Creates the database if it is missing, opens the pool and applies the control migrations
-/// (idempotent). Tenants are never migrated implicitly.
-pub async fn connect_and_prepare(
-    url: &str,
-    options: &PoolOptions,
-) -> Result<DatabaseConnection, ServiceError> {
+/// The pool, and how to use it safely for the pooler in front of it.
+#[derive(Clone, Debug)]
+pub struct Db {
+    conn: DatabaseConnection,
+    pooler: PoolerMode,
+}
+
+/// One unit of work: the pool itself, or one transaction behind a transaction pooler.
+#[derive(Debug)]
+pub enum Work {
+    /// Statements run on the pool, each on whatever connection is free.
+    Direct(DatabaseConnection),
+    /// Statements run in one transaction, committed by [`Work::finish`].
+    Transaction(DatabaseTransaction),
+}
+
+/// sqlx's default statement cache: 100 statements per connection.
+const DEFAULT_STATEMENT_CACHE: usize = 100;
+
+/// Creates the database if it is missing, opens the pool, applies the control migrations
+/// (idempotent) and checks every connection starts fail-closed. Tenants are never migrated
+/// implicitly.
+pub async fn connect_and_prepare(url: &str, options: &PoolOptions) -> Result<Db, ServiceError> {
     ensure_database(url).await.map_err(|e| match e {
         tenantry_migration::database::DatabaseError::Db(e) => ServiceError::Database(e),
         other => ServiceError::Invalid(other.to_string()),
     })?;
     let db = connect(url, options).await?;
-    migrate_control(&db).await?;
+    migrate_control(&db.conn).await?;
+    db.check_session_defaults(options.statement_timeout).await?;
     Ok(db)
 }
 
@@ -39,8 +82,12 @@ pub async fn connect_and_prepare(
 /// reading another tenant's tables, and with `statement_timeout`, so no request holds a
 /// connection indefinitely. Connections are not pinged on acquire: that would cost a round trip
 /// per query, and a broken connection fails its query anyway.
-pub async fn connect(url: &str, options: &PoolOptions) -> Result<DatabaseConnection, ServiceError> {
+pub async fn connect(url: &str, options: &PoolOptions) -> Result<Db, ServiceError> {
     let statement_timeout = format!("{}ms", options.statement_timeout.as_millis());
+    let cache = match options.pooler {
+        PoolerMode::None => DEFAULT_STATEMENT_CACHE,
+        PoolerMode::Transaction => 0,
+    };
     let mut connect = ConnectOptions::new(url);
     connect
         .max_connections(options.max_connections)
@@ -54,12 +101,110 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<DatabaseConnect
                 ("statement_timeout", statement_timeout.clone()),
             ])
             .application_name("tenantry")
+            .statement_cache_capacity(cache)
         });
-    Ok(Database::connect(connect).await?)
+    Ok(Db { conn: Database::connect(connect).await?, pooler: options.pooler })
 }
 
-/// Whether the database answers a trivial query.
-pub async fn ping(db: &DatabaseConnection) -> Result<(), ServiceError> {
-    db.execute_unprepared("SELECT 1").await?;
-    Ok(())
+impl Db {
+    /// A unit of work for a sequence of statements that need not be atomic.
+    pub async fn work(&self) -> Result<Work, ServiceError> {
+        Ok(match self.pooler {
+            PoolerMode::None => Work::Direct(self.conn.clone()),
+            PoolerMode::Transaction => Work::Transaction(self.conn.begin().await?),
+        })
+    }
+
+    /// A transaction, for statements that must be atomic.
+    pub async fn begin(&self) -> Result<DatabaseTransaction, ServiceError> {
+        Ok(self.conn.begin().await?)
+    }
+
+    /// Whether the database answers a trivial query (one simple-protocol message, safe behind
+    /// any pooler).
+    pub async fn ping(&self) -> Result<(), ServiceError> {
+        self.conn.execute_unprepared("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// The pool, for the migration runner (which makes its own transactions).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// Refuses to serve if connections do not start fail-closed. A transaction pooler drops
+    /// start-up options (PgBouncer needs `ignore_startup_parameters = extra_float_digits,options`),
+    /// so there the same defaults must be set on the database; this says how.
+    async fn check_session_defaults(&self, statement_timeout: Duration) -> Result<(), ServiceError> {
+        let work = self.work().await?;
+        let row = work
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT current_setting('search_path') AS search_path, \
+                 (SELECT setting FROM pg_settings WHERE name = 'statement_timeout') AS timeout_ms, \
+                 current_database()::text AS db",
+            ))
+            .await?
+            .ok_or_else(|| ServiceError::Unexpected("no answer to the settings check".to_owned()))?;
+        work.finish().await?;
+        let search_path: String = row.try_get("", "search_path")?;
+        let timeout_ms: String = row.try_get("", "timeout_ms")?;
+        let database: String = row.try_get("", "db")?;
+        let expected_ms = statement_timeout.as_millis().to_string();
+        if search_path != NO_SCHEMA || timeout_ms != expected_ms {
+            return Err(ServiceError::Invalid(format!(
+                "connections start with search_path={search_path:?} and statement_timeout={timeout_ms}ms, \
+                 expected {NO_SCHEMA} and {expected_ms}ms: a pooler is dropping start-up options. Set them \
+                 on the database: ALTER DATABASE {database} SET search_path = {NO_SCHEMA}; \
+                 ALTER DATABASE {database} SET statement_timeout = '{expected_ms}ms'; then reconnect the \
+                 pooler's server connections"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Work {
+    /// Ends the unit of work, committing it if it is a transaction.
+    pub async fn finish(self) -> Result<(), ServiceError> {
+        match self {
+            Work::Direct(_) => Ok(()),
+            Work::Transaction(txn) => Ok(sea_orm::TransactionSession::commit(txn).await?),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Work {
+    fn get_database_backend(&self) -> DbBackend {
+        DbBackend::Postgres
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        match self {
+            Work::Direct(conn) => conn.execute_raw(stmt).await,
+            Work::Transaction(txn) => txn.execute_raw(stmt).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        match self {
+            Work::Direct(conn) => conn.execute_unprepared(sql).await,
+            Work::Transaction(txn) => txn.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match self {
+            Work::Direct(conn) => conn.query_one_raw(stmt).await,
+            Work::Transaction(txn) => txn.query_one_raw(stmt).await,
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match self {
+            Work::Direct(conn) => conn.query_all_raw(stmt).await,
+            Work::Transaction(txn) => txn.query_all_raw(stmt).await,
+        }
+    }
 }

@@ -12,8 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use sha2::{Digest, Sha256};
 use tenantry_entity::api_key::{self, Column, Entity as ApiKey, Model};
@@ -21,6 +20,7 @@ use tenantry_entity::api_key::{self, Column, Entity as ApiKey, Model};
 pub use keyring::Keyring;
 
 use crate::ServiceError;
+use crate::db::Db;
 use crate::page::{Page, PageRequest};
 use crate::tenants::{self, Slug};
 
@@ -63,44 +63,42 @@ pub async fn issue_for(db: &impl ConnectionTrait, tenant_id: i64) -> Result<Issu
 }
 
 /// Issues another key for tenant `slug`.
-pub async fn issue(db: &DatabaseConnection, slug: &Slug) -> Result<IssuedKey, ServiceError> {
-    let tenant = tenants::get(db, slug).await?;
-    issue_for(db, tenant.id).await
+pub async fn issue(db: &Db, slug: &Slug) -> Result<IssuedKey, ServiceError> {
+    let txn = db.begin().await?;
+    let tenant = tenants::find(&txn, slug).await?;
+    let issued = issue_for(&txn, tenant.id).await?;
+    txn.commit().await?;
+    Ok(issued)
 }
 
 /// The tenant's keys, newest first; revoked keys included (with their revocation time).
-pub async fn list(
-    db: &DatabaseConnection,
-    slug: &Slug,
-    page: PageRequest,
-) -> Result<Page<Model>, ServiceError> {
-    let tenant = tenants::get(db, slug).await?;
+pub async fn list(db: &Db, slug: &Slug, page: PageRequest) -> Result<Page<Model>, ServiceError> {
+    let txn = db.begin().await?;
+    let tenant = tenants::find(&txn, slug).await?;
     let select = ApiKey::find().filter(Column::TenantId.eq(tenant.id));
-    let total = select.clone().count(db).await?;
-    let items = select.order_by_desc(Column::Id).limit(page.limit()).offset(page.offset()).all(db).await?;
+    let total = select.clone().count(&txn).await?;
+    let items = select.order_by_desc(Column::Id).limit(page.limit()).offset(page.offset()).all(&txn).await?;
+    txn.commit().await?;
     Ok(Page { items, request: page, total })
 }
 
 /// Revokes key `id` of tenant `slug`. Revoking a revoked key changes nothing.
-pub async fn revoke(
-    db: &DatabaseConnection,
-    keyring: &Keyring,
-    slug: &Slug,
-    id: i64,
-) -> Result<(), ServiceError> {
-    let tenant = tenants::get(db, slug).await?;
+pub async fn revoke(db: &Db, keyring: &Keyring, slug: &Slug, id: i64) -> Result<(), ServiceError> {
+    let txn = db.begin().await?;
+    let tenant = tenants::find(&txn, slug).await?;
     let key = ApiKey::find()
         .filter(Column::Id.eq(id))
         .filter(Column::TenantId.eq(tenant.id))
-        .one(db)
+        .one(&txn)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("key {id} of tenant '{slug}'")))?;
     ApiKey::update_many()
         .col_expr(Column::RevokedAt, Expr::current_timestamp())
         .filter(Column::Id.eq(key.id))
         .filter(Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     keyring.forget(&key.hash).await;
     Ok(())
 }

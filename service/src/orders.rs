@@ -1,19 +1,18 @@
 //! A tenant's orders.
 
 use sea_orm::ActiveValue::Set;
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use tenantry_entity::order::{self, Column, Entity as Order, Model};
 use tenantry_entity::product;
 
+use crate::db::Db;
 use crate::page::{Page, PageRequest};
 use crate::values::{Money, Quantity};
 use crate::{ServiceError, TenantScope};
 
 /// Orders in id order, optionally only those for one product.
 pub async fn list(
-    db: &DatabaseConnection,
+    db: &Db,
     scope: &TenantScope,
     page: PageRequest,
     product_id: Option<i64>,
@@ -22,8 +21,10 @@ pub async fn list(
     if let Some(product_id) = product_id {
         select = select.filter(Column::ProductId.eq(product_id));
     }
-    let total = select.clone().count(db).await?;
-    let items = select.order_by_asc(Column::Id).limit(page.limit()).offset(page.offset()).all(db).await?;
+    let work = db.work().await?;
+    let total = select.clone().count(&work).await?;
+    let items = select.order_by_asc(Column::Id).limit(page.limit()).offset(page.offset()).all(&work).await?;
+    work.finish().await?;
     Ok(Page { items, request: page, total })
 }
 
@@ -31,7 +32,7 @@ pub async fn list(
 /// written in one transaction; the product row is share-locked so it cannot change price or
 /// disappear in between. A product that does not exist in this tenant is unprocessable.
 pub async fn create(
-    db: &DatabaseConnection,
+    db: &Db,
     scope: &TenantScope,
     product_id: i64,
     quantity: Quantity,
@@ -57,11 +58,9 @@ pub async fn create(
 }
 
 /// One order by id.
-pub async fn get(db: &DatabaseConnection, scope: &TenantScope, id: i64) -> Result<Model, ServiceError> {
-    scope
-        .find::<Order>()
-        .filter(Column::Id.eq(id))
-        .one(db)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("order {id}")))
+pub async fn get(db: &Db, scope: &TenantScope, id: i64) -> Result<Model, ServiceError> {
+    let work = db.work().await?;
+    let found = scope.find::<Order>().filter(Column::Id.eq(id)).one(&work).await?;
+    work.finish().await?;
+    found.ok_or_else(|| ServiceError::NotFound(format!("order {id}")))
 }

@@ -3,9 +3,10 @@
 use sea_orm::sea_query::extension::postgres::PgExpr;
 use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{ActiveValue::Set, Value};
-use sea_orm::{ColumnTrait, DatabaseConnection, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use tenantry_entity::product::{self, Column, Entity as Product, Model};
 
+use crate::db::Db;
 use crate::page::{Page, PageRequest};
 use crate::values::{Description, Money, Name};
 use crate::{ServiceError, TenantScope};
@@ -34,7 +35,7 @@ pub struct ProductChanges {
 
 /// Products in id order, optionally only those whose name contains `query` (ignoring case).
 pub async fn list(
-    db: &DatabaseConnection,
+    db: &Db,
     scope: &TenantScope,
     page: PageRequest,
     query: Option<&str>,
@@ -45,34 +46,38 @@ pub async fn list(
         let pattern = format!("%{}%", escape_like(query));
         select = select.filter(Expr::col((Product, Column::Name)).ilike(LikeExpr::new(pattern)));
     }
-    let total = select.clone().count(db).await?;
-    let items = select.order_by_asc(Column::Id).limit(page.limit()).offset(page.offset()).all(db).await?;
+    let work = db.work().await?;
+    let total = select.clone().count(&work).await?;
+    let items = select.order_by_asc(Column::Id).limit(page.limit()).offset(page.offset()).all(&work).await?;
+    work.finish().await?;
     Ok(Page { items, request: page, total })
 }
 
 /// Creates a product.
-pub async fn create(
-    db: &DatabaseConnection,
-    scope: &TenantScope,
-    new: NewProduct,
-) -> Result<Model, ServiceError> {
+pub async fn create(db: &Db, scope: &TenantScope, new: NewProduct) -> Result<Model, ServiceError> {
     let row = product::ActiveModel {
         name: Set(new.name.into_inner()),
         description: Set(new.description.map(Description::into_inner)),
         price: Set(new.price.get()),
         ..Default::default()
     };
-    Ok(scope.insert(row).exec_with_returning(db).await?)
+    let work = db.work().await?;
+    let created = scope.insert(row).exec_with_returning(&work).await?;
+    work.finish().await?;
+    Ok(created)
 }
 
 /// One product by id.
-pub async fn get(db: &DatabaseConnection, scope: &TenantScope, id: i64) -> Result<Model, ServiceError> {
-    scope.find::<Product>().filter(Column::Id.eq(id)).one(db).await?.ok_or_else(|| not_found(id))
+pub async fn get(db: &Db, scope: &TenantScope, id: i64) -> Result<Model, ServiceError> {
+    let work = db.work().await?;
+    let found = scope.find::<Product>().filter(Column::Id.eq(id)).one(&work).await?;
+    work.finish().await?;
+    found.ok_or_else(|| not_found(id))
 }
 
 /// Changes some fields of a product and returns it as it now is.
 pub async fn update(
-    db: &DatabaseConnection,
+    db: &Db,
     scope: &TenantScope,
     id: i64,
     changes: ProductChanges,
@@ -95,12 +100,16 @@ pub async fn update(
     if !changed {
         return get(db, scope, id).await;
     }
-    update.exec_with_returning(db).await?.into_iter().next().ok_or_else(|| not_found(id))
+    let work = db.work().await?;
+    let updated = update.exec_with_returning(&work).await?;
+    work.finish().await?;
+    updated.into_iter().next().ok_or_else(|| not_found(id))
 }
 
 /// Deletes a product; a product that orders refer to cannot be deleted.
-pub async fn delete(db: &DatabaseConnection, scope: &TenantScope, id: i64) -> Result<(), ServiceError> {
-    let result = scope.delete_many::<Product>().filter(Column::Id.eq(id)).exec(db).await.map_err(|e| {
+pub async fn delete(db: &Db, scope: &TenantScope, id: i64) -> Result<(), ServiceError> {
+    let work = db.work().await?;
+    let result = scope.delete_many::<Product>().filter(Column::Id.eq(id)).exec(&work).await.map_err(|e| {
         match ServiceError::from(e) {
             ServiceError::Conflict(_) => {
                 ServiceError::Conflict(format!("product {id} has orders; it cannot be deleted"))
@@ -108,6 +117,7 @@ pub async fn delete(db: &DatabaseConnection, scope: &TenantScope, id: i64) -> Re
             other => other,
         }
     })?;
+    work.finish().await?;
     if result.rows_affected == 0 {
         return Err(not_found(id));
     }

@@ -8,9 +8,11 @@
 //! by a strict name pattern. Tests share no mutable state and run in parallel.
 //! May depend on every Tenantry crate.
 
+mod pgbouncer;
 mod server;
 mod test_app;
 mod test_db;
 
+pub use pgbouncer::PgBouncer;
 pub use test_app::{ADMIN_TOKEN, Reply, TestApp};
 pub use test_db::TestDb;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tenantry_api::Application;
 use tenantry_config::Settings;
 
-use crate::TestDb;
+use crate::{PgBouncer, TestDb};
 
 /// The admin token every test server is configured with.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghijklmnop";
@@ -22,14 +22,34 @@ pub struct TestApp {
     pub db: TestDb,
     /// The API key of each tenant provisioned through [`TestApp::create_tenant`].
     keys: Mutex<HashMap<String, String>>,
+    /// The pooler between the server and its database, if any.
+    _bouncer: Option<PgBouncer>,
 }
 
 impl TestApp {
     /// Starts the application with default settings plus `overrides` (`APP__...` variables).
     pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
         let db = TestDb::new().await;
+        let url = db.url().to_owned();
+        Self::start(db, url, None, overrides).await
+    }
+
+    /// Starts the application behind a real PgBouncer in transaction pooling mode with
+    /// [`crate::pgbouncer::SERVER_POOL_SIZE`] server connections, configured as the README tells
+    /// operators to: the fail-closed defaults set on the database, `pooler_mode = transaction`.
+    pub async fn spawn_behind_pgbouncer(overrides: &[(&str, &str)]) -> Self {
+        let db = TestDb::new().await;
+        db.set_pooler_defaults(5000).await;
+        let bouncer = PgBouncer::start(db.url()).await;
+        let url = bouncer.url_for(db.url());
+        let mut overrides = overrides.to_vec();
+        overrides.push(("APP__DATABASE__POOLER_MODE", "transaction"));
+        Self::start(db, url, Some(bouncer), &overrides).await
+    }
+
+    async fn start(db: TestDb, url: String, bouncer: Option<PgBouncer>, overrides: &[(&str, &str)]) -> Self {
         let mut vars: HashMap<String, String> = HashMap::from([
-            ("DATABASE_URL".to_owned(), db.url().to_owned()),
+            ("DATABASE_URL".to_owned(), url),
             ("APP__SERVER__PORT".to_owned(), "0".to_owned()),
             ("APP__SERVER__WORKERS".to_owned(), "2".to_owned()),
             ("APP__DATABASE__MAX_CONNECTIONS".to_owned(), "4".to_owned()),
@@ -40,7 +60,7 @@ impl TestApp {
         let app = Application::build(&settings).await.expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        Self { address, client: reqwest::Client::new(), db, keys: Mutex::default() }
+        Self { address, client: reqwest::Client::new(), db, keys: Mutex::default(), _bouncer: bouncer }
     }
 
     /// Starts the application with default settings.

@@ -77,6 +77,18 @@ impl TestDb {
         row.expect("one row").try_get::<i64>("", "n").expect("bigint column n")
     }
 
+    /// Sets the session defaults the service expects on every connection at the database level,
+    /// as operators must behind a pooler that drops start-up options.
+    pub async fn set_pooler_defaults(&self, statement_timeout_ms: u64) {
+        let name = self.name.as_str();
+        let no_schema = tenantry_migration::database::NO_SCHEMA;
+        self.execute(&format!(
+            "ALTER DATABASE \"{name}\" SET search_path = {no_schema}; \
+             ALTER DATABASE \"{name}\" SET statement_timeout = '{statement_timeout_ms}ms'"
+        ))
+        .await;
+    }
+
     /// Runs statements (a test's own literals), e.g. to sabotage something on purpose.
     pub async fn execute(&self, sql: &str) {
         let db = self.connect(1).await;

@@ -2,7 +2,6 @@
 
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
-use tenantry_service::db;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -27,7 +26,7 @@ async fn health() -> HttpResponse {
 #[utoipa::path(tag = "meta", responses((status = 200, body = Status), (status = 503, body = crate::error::Problem)))]
 #[get("/ready")]
 async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    db::ping(&state.db).await.map_err(ApiError::Unavailable)?;
+    state.db.ping().await.map_err(ApiError::Unavailable)?;
     Ok(HttpResponse::Ok().json(Status { status: "ready" }))
 }
 

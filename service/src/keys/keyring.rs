@@ -4,11 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tenantry_entity::{api_key, tenant};
 
 use super::hash;
 use crate::ServiceError;
+use crate::db::Db;
 use crate::tenants::Slug;
 
 /// Most keys remembered; beyond it the least used are evicted.
@@ -17,14 +18,14 @@ const CAPACITY: u64 = 100_000;
 /// Maps key hashes to the slug of the tenant they open (`None`: unknown or revoked).
 #[derive(Clone)]
 pub struct Keyring {
-    db: DatabaseConnection,
+    db: Db,
     cache: Cache<[u8; 32], Option<Slug>>,
 }
 
 impl Keyring {
     /// A keyring over `db` whose entries are trusted for `ttl` (bounding how long a key revoked
     /// by another instance keeps working here).
-    pub fn new(db: DatabaseConnection, ttl: Duration) -> Self {
+    pub fn new(db: Db, ttl: Duration) -> Self {
         Self { db, cache: Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build() }
     }
 
@@ -49,13 +50,15 @@ impl Keyring {
     }
 }
 
-async fn load(db: &DatabaseConnection, digest: &[u8; 32]) -> Result<Option<Slug>, ServiceError> {
+async fn load(db: &Db, digest: &[u8; 32]) -> Result<Option<Slug>, ServiceError> {
+    let work = db.work().await?;
     let found = api_key::Entity::find()
         .filter(api_key::Column::Hash.eq(digest.to_vec()))
         .filter(api_key::Column::RevokedAt.is_null())
         .find_also_related(tenant::Entity)
-        .one(db)
+        .one(&work)
         .await?;
+    work.finish().await?;
     match found {
         Some((_, Some(tenant))) => Ok(Some(Slug::parse(&tenant.slug)?)),
         _ => Ok(None),

@@ -5,8 +5,8 @@ mod slug;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use tenantry_entity::tenant::{self, State};
 use tenantry_migration::database::sql_state;
@@ -16,6 +16,7 @@ pub use registry::{Registry, ResolvedTenant};
 pub use slug::{MAX_SLUG_LEN, Slug};
 
 use crate::ServiceError;
+use crate::db::Db;
 use crate::keys::{self, IssuedKey};
 use crate::page::{Page, PageRequest};
 use crate::values::Name;
@@ -41,11 +42,7 @@ pub struct Provisioned {
 /// Creates a tenant in ONE transaction: registry row, its first API key, `CREATE SCHEMA`, the
 /// tenant migrations. Any failure rolls all of it back. A slug already taken (or a stray
 /// schema of the same name) is a conflict.
-pub async fn provision(
-    db: &DatabaseConnection,
-    registry: &Registry,
-    new: NewTenant,
-) -> Result<Provisioned, ServiceError> {
+pub async fn provision(db: &Db, registry: &Registry, new: NewTenant) -> Result<Provisioned, ServiceError> {
     let schema = new.slug.schema();
     let txn = db.begin().await?;
     let row = tenant::ActiveModel {
@@ -84,7 +81,7 @@ pub async fn provision(
 /// Changes a tenant's display name and/or lifecycle state. Suspension takes effect at once on
 /// this instance (and within the registry TTL on others).
 pub async fn update(
-    db: &DatabaseConnection,
+    db: &Db,
     registry: &Registry,
     slug: &Slug,
     name: Option<Name>,
@@ -99,36 +96,40 @@ pub async fn update(
     if let Some(state) = state {
         update = update.col_expr(tenant::Column::State, Expr::value(state));
     }
-    let model = update
-        .exec_with_returning(db)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))?;
+    let txn = db.begin().await?;
+    let updated = update.exec_with_returning(&txn).await?;
+    txn.commit().await?;
+    let model =
+        updated.into_iter().next().ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))?;
     registry.remember(&model).await?;
     Ok(model)
 }
 
 /// Tenants in slug order.
-pub async fn list(db: &DatabaseConnection, page: PageRequest) -> Result<Page<tenant::Model>, ServiceError> {
-    let total = tenant::Entity::find().count(db).await?;
+pub async fn list(db: &Db, page: PageRequest) -> Result<Page<tenant::Model>, ServiceError> {
+    let txn = db.begin().await?;
+    let total = tenant::Entity::find().count(&txn).await?;
     let items = tenant::Entity::find()
         .order_by_asc(tenant::Column::Slug)
         .limit(page.limit())
         .offset(page.offset())
-        .all(db)
+        .all(&txn)
         .await?;
+    txn.commit().await?;
     Ok(Page { items, request: page, total })
 }
 
 /// One tenant by slug.
-pub async fn get(db: &DatabaseConnection, slug: &Slug) -> Result<tenant::Model, ServiceError> {
-    find(db, slug).await?.ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))
+pub async fn get(db: &Db, slug: &Slug) -> Result<tenant::Model, ServiceError> {
+    let txn = db.begin().await?;
+    let found = find(&txn, slug).await?;
+    txn.commit().await?;
+    Ok(found)
 }
 
-/// Deletes a tenant: drops its schema with all its data and removes its registry row, in one
-/// transaction.
-pub async fn delete(db: &DatabaseConnection, registry: &Registry, slug: &Slug) -> Result<(), ServiceError> {
+/// Deletes a tenant: drops its schema with all its data and removes its registry row (its keys
+/// go with it), in one transaction.
+pub async fn delete(db: &Db, registry: &Registry, slug: &Slug) -> Result<(), ServiceError> {
     let txn = db.begin().await?;
     let model = tenant::Entity::find()
         .filter(tenant::Column::Slug.eq(slug.as_str()))
@@ -151,6 +152,11 @@ pub async fn delete(db: &DatabaseConnection, registry: &Registry, slug: &Slug) -
     Ok(())
 }
 
-async fn find(db: &impl ConnectionTrait, slug: &Slug) -> Result<Option<tenant::Model>, ServiceError> {
-    Ok(tenant::Entity::find().filter(tenant::Column::Slug.eq(slug.as_str())).one(db).await?)
+/// The registry row of `slug`, on `conn` (usually a transaction); not found is an error.
+pub(crate) async fn find(conn: &impl ConnectionTrait, slug: &Slug) -> Result<tenant::Model, ServiceError> {
+    tenant::Entity::find()
+        .filter(tenant::Column::Slug.eq(slug.as_str()))
+        .one(conn)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))
 }

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tenantry_entity::tenant::{self, State};
 
 use super::Slug;
+use crate::db::Db;
 use crate::{ServiceError, TenantScope};
 
 /// Most registry entries kept; beyond it the least used are evicted.
@@ -32,13 +33,13 @@ pub struct ResolvedTenant {
 /// The cached tenant registry.
 #[derive(Clone)]
 pub struct Registry {
-    db: DatabaseConnection,
+    db: Db,
     cache: Cache<Slug, Option<ResolvedTenant>>,
 }
 
 impl Registry {
     /// A registry over `db` whose entries are trusted for `ttl`.
-    pub fn new(db: DatabaseConnection, ttl: Duration) -> Self {
+    pub fn new(db: Db, ttl: Duration) -> Self {
         Self { db, cache: Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build() }
     }
 
@@ -75,8 +76,10 @@ impl Registry {
     }
 }
 
-async fn load(db: &DatabaseConnection, slug: &Slug) -> Result<Option<ResolvedTenant>, ServiceError> {
-    let model = tenant::Entity::find().filter(tenant::Column::Slug.eq(slug.as_str())).one(db).await?;
+async fn load(db: &Db, slug: &Slug) -> Result<Option<ResolvedTenant>, ServiceError> {
+    let work = db.work().await?;
+    let model = tenant::Entity::find().filter(tenant::Column::Slug.eq(slug.as_str())).one(&work).await?;
+    work.finish().await?;
     model.as_ref().map(resolved).transpose()
 }
 

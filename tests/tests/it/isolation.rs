@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
-use tenantry_service::db::{PoolOptions, connect};
+use tenantry_service::db::{PoolOptions, PoolerMode, connect};
 use tenantry_tests::TestApp;
 
 #[tokio::test]
@@ -95,10 +95,11 @@ async fn a_query_that_names_no_schema_fails_instead_of_reading_a_tenant() {
         max_connections: 1,
         acquire_timeout: Duration::from_secs(5),
         statement_timeout: Duration::from_secs(5),
+        pooler: PoolerMode::None,
     };
     let db = connect(app.db.url(), &pool).await.expect("pool");
 
-    let unqualified = db.execute_unprepared("SELECT * FROM products").await;
+    let unqualified = db.connection().execute_unprepared("SELECT * FROM products").await;
 
     let err = unqualified.expect_err("an unqualified query must not find any tenant's table").to_string();
     assert!(err.contains("does not exist"), "{err}");

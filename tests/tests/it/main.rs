@@ -10,4 +10,5 @@ mod migrations;
 mod openapi;
 mod orders;
 mod products;
+mod proven_isolation;
 mod tenants;
