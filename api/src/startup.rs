@@ -69,6 +69,7 @@ impl AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    db: Db,
 }
 
 impl Application {
@@ -81,6 +82,7 @@ impl Application {
             max_connections: settings.database.max_connections,
             acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_secs),
             statement_timeout: Duration::from_millis(settings.database.statement_timeout_ms),
+            statement_cache: settings.database.statement_cache_capacity,
             pooler: match settings.database.pooler_mode {
                 tenantry_config::PoolerMode::None => PoolerMode::None,
                 tenantry_config::PoolerMode::Transaction => PoolerMode::Transaction,
@@ -93,7 +95,7 @@ impl Application {
         let keyring = Keyring::new(db.clone(), ttl);
         let tenant_header_label = settings.tenancy.header.as_str().to_owned();
         let state = web::Data::new(AppState {
-            db,
+            db: db.clone(),
             registry,
             keyring,
             admin_token_digest,
@@ -106,12 +108,17 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
-        Ok(Self { port, server: server.run() })
+        Ok(Self { port, server: server.run(), db })
     }
 
     /// The port the listener is bound to.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The server's database handle (e.g. to read how many statements it ran).
+    pub fn db(&self) -> Db {
+        self.db.clone()
     }
 
     /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains.

@@ -71,6 +71,9 @@ pub struct DatabaseSettings {
     pub statement_timeout_ms: u64,
     /// What sits between the service and Postgres.
     pub pooler_mode: PoolerMode,
+    /// Prepared statements each connection keeps (sqlx's cache, keyed by SQL text; tenant
+    /// queries differ per tenant). Ignored with `pooler_mode = transaction`, which caches none.
+    pub statement_cache_capacity: usize,
 }
 
 /// What sits between the service and Postgres.
@@ -115,6 +118,7 @@ impl Settings {
             .set_default("database.acquire_timeout_secs", 5)?
             .set_default("database.statement_timeout_ms", 5000)?
             .set_default("database.pooler_mode", "none")?
+            .set_default("database.statement_cache_capacity", 100)?
             .set_default("tenancy.header", "X-Tenant")?
             .set_default("tenancy.cache_ttl_secs", 30)?;
         if let Some(dir) = vars.get("APP_CONFIG_DIR") {

@@ -11,6 +11,8 @@
 //! statement is always prepared and executed on the same server connection, in the same
 //! transaction.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::{
@@ -42,6 +44,8 @@ pub struct PoolOptions {
     pub statement_timeout: Duration,
     /// What sits between the service and Postgres.
     pub pooler: PoolerMode,
+    /// Prepared statements cached per connection when there is no transaction pooler.
+    pub statement_cache: usize,
 }
 
 /// The pool, and how to use it safely for the pooler in front of it.
@@ -49,6 +53,7 @@ pub struct PoolOptions {
 pub struct Db {
     conn: DatabaseConnection,
     pooler: PoolerMode,
+    statements: Arc<AtomicU64>,
 }
 
 /// One unit of work: the pool itself, or one transaction behind a transaction pooler.
@@ -59,9 +64,6 @@ pub enum Work {
     /// Statements run in one transaction, committed by [`Work::finish`].
     Transaction(DatabaseTransaction),
 }
-
-/// sqlx's default statement cache: 100 statements per connection.
-const DEFAULT_STATEMENT_CACHE: usize = 100;
 
 /// Creates the database if it is missing, opens the pool, applies the control migrations
 /// (idempotent) and checks every connection starts fail-closed. Tenants are never migrated
@@ -85,7 +87,7 @@ pub async fn connect_and_prepare(url: &str, options: &PoolOptions) -> Result<Db,
 pub async fn connect(url: &str, options: &PoolOptions) -> Result<Db, ServiceError> {
     let statement_timeout = format!("{}ms", options.statement_timeout.as_millis());
     let cache = match options.pooler {
-        PoolerMode::None => DEFAULT_STATEMENT_CACHE,
+        PoolerMode::None => options.statement_cache,
         PoolerMode::Transaction => 0,
     };
     let mut connect = ConnectOptions::new(url);
@@ -103,7 +105,13 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Db, ServiceErro
             .application_name("tenantry")
             .statement_cache_capacity(cache)
         });
-    Ok(Db { conn: Database::connect(connect).await?, pooler: options.pooler })
+    let mut conn = Database::connect(connect).await?;
+    let statements = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&statements);
+    conn.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
+    Ok(Db { conn, pooler: options.pooler, statements })
 }
 
 impl Db {
@@ -125,6 +133,12 @@ impl Db {
     pub async fn ping(&self) -> Result<(), ServiceError> {
         self.conn.execute_unprepared("SELECT 1").await?;
         Ok(())
+    }
+
+    /// How many statements this pool has run (transactions' included; `BEGIN` and `COMMIT`
+    /// not): for benchmarks, and for tests that prove a path runs none.
+    pub fn statements_run(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// The pool, for the migration runner (which makes its own transactions).

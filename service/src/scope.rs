@@ -6,7 +6,9 @@
 //! they cannot be retargeted: ActiveModel methods (`am.insert(db)`, `am.save(db)`), and joins
 //! built from relations.
 
-use sea_orm::{ActiveModelTrait, DeleteMany, EntityTrait, Insert, QueryTrait, Select, UpdateMany};
+use sea_orm::{
+    ActiveModelTrait, DeleteMany, EntityTrait, Insert, InsertMany, QueryTrait, Select, UpdateMany,
+};
 
 use crate::SchemaName;
 
@@ -37,6 +39,13 @@ impl TenantScope {
     /// `INSERT INTO "<schema>"."<table>"`.
     pub fn insert<A: ActiveModelTrait>(&self, model: A) -> Insert<A> {
         let mut insert = A::Entity::insert(model);
+        insert.query().into_table((self.schema.clone(), A::Entity::default()));
+        insert
+    }
+
+    /// `INSERT INTO "<schema>"."<table>"` of several rows in one statement.
+    pub fn insert_many<A: ActiveModelTrait>(&self, models: impl IntoIterator<Item = A>) -> InsertMany<A> {
+        let mut insert = A::Entity::insert_many(models);
         insert.query().into_table((self.schema.clone(), A::Entity::default()));
         insert
     }
@@ -82,6 +91,10 @@ mod tests {
             .col_expr(product::Column::Name, "x".into())
             .build(DbBackend::Postgres);
         assert!(update.sql.starts_with(r#"UPDATE "tenant_a"."products""#), "{}", update.sql);
+
+        let rows = (0..2).map(|i| product::ActiveModel { name: Set(format!("n{i}")), ..Default::default() });
+        let many = scope().insert_many(rows).build(DbBackend::Postgres);
+        assert!(many.sql.starts_with(r#"INSERT INTO "tenant_a"."products""#), "{}", many.sql);
 
         let delete = scope().delete_many::<product::Entity>().build(DbBackend::Postgres);
         assert!(delete.sql.starts_with(r#"DELETE FROM "tenant_a"."products""#), "{}", delete.sql);

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 use tenantry_api::Application;
 use tenantry_config::Settings;
+use tenantry_service::db::Db;
 
 use crate::{PgBouncer, TestDb};
 
@@ -22,6 +23,8 @@ pub struct TestApp {
     pub db: TestDb,
     /// The API key of each tenant provisioned through [`TestApp::create_tenant`].
     keys: Mutex<HashMap<String, String>>,
+    /// The server's own database handle (to count the statements it runs).
+    pub server_db: Db,
     /// The pooler between the server and its database, if any.
     _bouncer: Option<PgBouncer>,
 }
@@ -59,8 +62,16 @@ impl TestApp {
         let settings = Settings::load_from(vars).expect("test settings load");
         let app = Application::build(&settings).await.expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let server_db = app.db();
         tokio::spawn(app.run_until_stopped());
-        Self { address, client: reqwest::Client::new(), db, keys: Mutex::default(), _bouncer: bouncer }
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            db,
+            keys: Mutex::default(),
+            server_db,
+            _bouncer: bouncer,
+        }
     }
 
     /// Starts the application with default settings.

@@ -197,6 +197,24 @@ async fn a_warm_cache_resolves_keys_and_tenants_without_the_database() {
 }
 
 #[tokio::test]
+async fn a_warm_request_runs_only_its_own_queries() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    app.create_product("acme", "Widget", "1.00").await;
+    assert_eq!(app.get("/products/1", Some("acme")).await.status, 200);
+    let before = app.server_db.statements_run();
+
+    let one = app.get("/products/1", Some("acme")).await;
+    let after_one = app.server_db.statements_run();
+    let list = app.get("/products", Some("acme")).await;
+    let after_list = app.server_db.statements_run();
+
+    assert_eq!((one.status, list.status), (200, 200));
+    assert_eq!(after_one - before, 1, "GET /products/1 is one SELECT; key and tenant come from the cache");
+    assert_eq!(after_list - after_one, 2, "GET /products is a COUNT and a SELECT");
+}
+
+#[tokio::test]
 async fn a_statement_that_runs_too_long_is_cancelled_and_answered_503() {
     let app = TestApp::spawn_with(&[("APP__DATABASE__STATEMENT_TIMEOUT_MS", "200")]).await;
     app.create_tenant("acme").await;

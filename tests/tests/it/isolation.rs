@@ -96,6 +96,7 @@ async fn a_query_that_names_no_schema_fails_instead_of_reading_a_tenant() {
         acquire_timeout: Duration::from_secs(5),
         statement_timeout: Duration::from_secs(5),
         pooler: PoolerMode::None,
+        statement_cache: 100,
     };
     let db = connect(app.db.url(), &pool).await.expect("pool");
 

@@ -1,0 +1,268 @@
+//! `http`: authenticated reads spread uniformly over 1, 100, ... tenants against the real server,
+//! with the server's memory and Postgres' per-connection memory, and pgbench on the same SQL.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use futures::future::join_all;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use tenantry_api::Application;
+use tenantry_config::AdminToken;
+use tenantry_service::tenants::Registry;
+
+use crate::report::{Samples, figure};
+use crate::setup::{self, Bench, Tenant};
+
+/// Products each tenant is seeded with.
+const PRODUCTS: usize = 100;
+
+/// Options of the `http` scenario.
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// Tenant counts to spread requests over, e.g. 1,100,10000.
+    #[arg(long, value_delimiter = ',', default_value = "1,100,10000")]
+    tenants: Vec<usize>,
+    /// Concurrent clients (each keeps its HTTP connection alive).
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds of load per tenant count (after one warm-up request per tenant).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Also run pgbench -M prepared on the same SQL (one tenant) for an absolute yardstick.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pgbench: bool,
+}
+
+/// Runs the scenario.
+pub async fn run(bench: &Bench, args: &HttpArgs) -> Result<(), String> {
+    let most = args.tenants.iter().copied().max().unwrap_or(1);
+    let db = bench.db(5).await.map_err(|e| e.to_string())?;
+    let registry = Registry::new(db.clone(), Duration::from_secs(30));
+    eprintln!("bench: provisioning {most} tenants with {PRODUCTS} products each");
+    let (tenants, _) = setup::provision(&db, &registry, 0..most, 4).await.map_err(|e| e.to_string())?;
+    setup::seed_products(&db, &tenants, PRODUCTS, 4).await.map_err(|e| e.to_string())?;
+    db.connection().clone().close().await.map_err(|e| e.to_string())?;
+
+    let mut settings = bench.settings.clone();
+    settings.server.port = 0;
+    // The control plane is not measured; a token avoids the generated one's log line.
+    settings.auth.admin_token = Some(AdminToken::try_from("bench-".repeat(8)).map_err(|e| e.to_string())?);
+    let app = Application::build(&settings).await.map_err(|e| e.to_string())?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let server_db = app.db();
+    let server = tokio::spawn(app.run_until_stopped());
+    let strategy = json!({
+        "pool": settings.database.max_connections,
+        "pooler_mode": format!("{:?}", settings.database.pooler_mode),
+        "statement_cache": settings.database.statement_cache_capacity,
+        "connections": args.connections,
+        "duration_s": args.duration,
+    });
+
+    let mut single = None;
+    for &count in &args.tenants {
+        let subset = &tenants[..count];
+        warm_up(&base, subset).await?;
+        let statements_before = server_db.statements_run();
+        let (rps, samples, errors) =
+            load(&base, subset, args.connections, Duration::from_secs(args.duration), Mix::ListAndGet).await;
+        let statements = server_db.statements_run() - statements_before;
+        let mut ctx = strategy.clone();
+        ctx["tenants"] = json!(count);
+        figure("http", "requests per second", rps, "1/s", ctx.clone());
+        figure("http", "p50 latency", samples.quantile_ms(0.5), "ms", ctx.clone());
+        figure("http", "p99 latency", samples.quantile_ms(0.99), "ms", ctx.clone());
+        figure("http", "failed requests", errors as f64, "", ctx.clone());
+        figure(
+            "http",
+            "statements per request",
+            statements as f64 / samples.len().max(1) as f64,
+            "",
+            ctx.clone(),
+        );
+        figure(
+            "http",
+            "process RSS (server and load generator)",
+            rss_mib("self").unwrap_or(f64::NAN),
+            "MiB",
+            ctx.clone(),
+        );
+        let (avg, max) = backend_private_mib(&bench.url).await;
+        figure("http", "Postgres backend private memory, mean", avg, "MiB", ctx.clone());
+        figure("http", "Postgres backend private memory, max", max, "MiB", ctx.clone());
+        match single {
+            None => single = Some(rps),
+            Some(one) => figure("http", "throughput relative to the first count", rps / one, "x", ctx),
+        }
+    }
+
+    if args.pgbench {
+        // The same request alone, for one tenant, against pgbench on its SQL.
+        let (list_rps, _, errors) =
+            load(&base, &tenants[..1], args.connections, Duration::from_secs(args.duration), Mix::ListOnly)
+                .await;
+        server.abort();
+        let tps = pgbench(&bench.url, &tenants[0].slug, args.connections, args.duration)?;
+        let ctx =
+            json!({"tenants": 1, "clients": args.connections, "duration_s": args.duration, "failed": errors});
+        figure(
+            "pgbench",
+            "Tenantry GET /products?limit=20, requests per second",
+            list_rps,
+            "1/s",
+            ctx.clone(),
+        );
+        figure("pgbench", "pgbench -M prepared, same SQL, transactions per second", tps, "1/s", ctx.clone());
+        figure("pgbench", "Tenantry relative to pgbench", list_rps / tps, "x", ctx);
+    } else {
+        server.abort();
+    }
+    Ok(())
+}
+
+/// One request per tenant, so caches hold every key and tenant before measuring.
+async fn warm_up(base: &str, tenants: &[Tenant]) -> Result<(), String> {
+    let client = reqwest::Client::new();
+    for chunk in tenants.chunks(64) {
+        let replies = join_all(
+            chunk.iter().map(|t| client.get(format!("{base}/products/1")).bearer_auth(&t.key).send()),
+        )
+        .await;
+        for reply in replies {
+            let status = reply.map_err(|e| e.to_string())?.status();
+            if !status.is_success() {
+                return Err(format!("warm-up request answered {status}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Which requests a load sends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mix {
+    /// GET /products?limit=20 and GET /products/{id}, alternately.
+    ListAndGet,
+    /// GET /products?limit=20 only.
+    ListOnly,
+}
+
+/// `clients` loops of requests, each on a random tenant, for `duration`. Returns requests per
+/// second, latencies and failed requests.
+async fn load(
+    base: &str,
+    tenants: &[Tenant],
+    clients: usize,
+    duration: Duration,
+    mix: Mix,
+) -> (f64, Samples, u64) {
+    let errors = AtomicU64::new(0);
+    let started = Instant::now();
+    let deadline = started + duration;
+    let loops = (0..clients).map(|c| {
+        let errors = &errors;
+        async move {
+            let client = reqwest::Client::new();
+            let mut rng = StdRng::seed_from_u64(c as u64);
+            let mut samples = Samples::default();
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                let tenant = &tenants[rng.random_range(0..tenants.len())];
+                let url = if mix == Mix::ListOnly || i.is_multiple_of(2) {
+                    format!("{base}/products?limit=20")
+                } else {
+                    format!("{base}/products/{}", rng.random_range(1..=PRODUCTS))
+                };
+                i += 1;
+                let sent = Instant::now();
+                let ok = match client.get(url).bearer_auth(&tenant.key).send().await {
+                    Ok(reply) => reply.status().is_success() && reply.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                samples.push(sent.elapsed());
+                if !ok {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            samples
+        }
+    });
+    let mut all = Samples::default();
+    for samples in join_all(loops).await {
+        all.extend(samples);
+    }
+    let rps = all.len() as f64 / started.elapsed().as_secs_f64();
+    (rps, all, errors.load(Ordering::Relaxed))
+}
+
+/// Resident memory of a process (`self` or a pid), from /proc.
+fn rss_mib(pid: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 =
+        status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Mean and max private (not shared-buffer) memory of the server's Postgres backends, from
+/// /proc/<pid>/smaps_rollup (needs the benchmark to run on the database host, as root or as
+/// the postgres user).
+async fn backend_private_mib(url: &str) -> (f64, f64) {
+    let Ok(db) = sea_orm::Database::connect(url).await else { return (f64::NAN, f64::NAN) };
+    let stmt = sea_orm::Statement::from_string(
+        sea_orm::DbBackend::Postgres,
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'tenantry'",
+    );
+    let pids: Vec<i32> = sea_orm::ConnectionTrait::query_all_raw(&db, stmt)
+        .await
+        .map(|rows| rows.iter().filter_map(|r| r.try_get::<i32>("", "pid").ok()).collect())
+        .unwrap_or_default();
+    db.close().await.ok();
+    let sizes: Vec<f64> = pids.iter().filter_map(|pid| private_mib(*pid)).collect();
+    if sizes.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let max = sizes.iter().copied().fold(0.0, f64::max);
+    (sizes.iter().sum::<f64>() / sizes.len() as f64, max)
+}
+
+fn private_mib(pid: i32) -> Option<f64> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let kib: f64 = rollup
+        .lines()
+        .filter(|l| l.starts_with("Private_Clean:") || l.starts_with("Private_Dirty:"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .sum();
+    Some(kib / 1024.0)
+}
+
+/// pgbench -M prepared on the SQL of GET /products?limit=20 for one tenant: the count and the
+/// page, as the service sends them. Returns transactions per second.
+fn pgbench(url: &str, slug: &str, clients: usize, seconds: u64) -> Result<f64, String> {
+    let schema = tenantry_service::tenants::Slug::parse(slug).map_err(|e| e.to_string())?.schema();
+    let columns = r#""products"."id", "products"."name", "products"."description", "products"."price", "products"."created_at""#;
+    let from = format!("{}.\"products\"", schema.quoted());
+    let script = format!(
+        "SELECT COUNT(*) AS num_items FROM (SELECT {columns} FROM {from}) AS \"sub_query\";\n\
+         SELECT {columns} FROM {from} ORDER BY \"products\".\"id\" ASC LIMIT 20 OFFSET 0;\n"
+    );
+    let path = std::env::temp_dir().join(format!("tenantry-bench-{}.sql", std::process::id()));
+    std::fs::write(&path, script).map_err(|e| e.to_string())?;
+    let output = std::process::Command::new("pgbench")
+        .args(["-n", "-M", "prepared", "-j", "2"])
+        .args(["-c", &clients.to_string(), "-T", &seconds.to_string(), "-f"])
+        .arg(&path)
+        .arg(url)
+        .output()
+        .map_err(|e| format!("pgbench: {e}"))?;
+    std::fs::remove_file(&path).ok();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("pgbench gave no tps: {stdout} {}", String::from_utf8_lossy(&output.stderr)))
+}

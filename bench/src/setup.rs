@@ -1,0 +1,145 @@
+//! The benchmark's own database, and tenants to run against.
+
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt, stream};
+use sea_orm::ActiveValue::Set;
+use sea_orm::prelude::Decimal;
+use secrecy::ExposeSecret;
+use tenantry_config::Settings;
+use tenantry_migration::database::{DatabaseName, drop_database, ensure_database};
+use tenantry_service::db::{Db, PoolOptions, PoolerMode, connect_and_prepare};
+use tenantry_service::entity::product;
+use tenantry_service::tenants::{self, NewTenant, Registry, Slug};
+use tenantry_service::values::Name;
+use tenantry_service::{ServiceError, TenantScope};
+
+use crate::report::Samples;
+
+/// The benchmark database's default name, beside the service's own.
+const BENCH_DATABASE: &str = "tenantry_bench";
+
+/// A fresh benchmark database and the settings the server would use on it.
+pub struct Bench {
+    /// The database URL.
+    pub url: String,
+    admin_url: String,
+    name: DatabaseName,
+    /// The service's settings, pointed at the benchmark database.
+    pub settings: Settings,
+}
+
+/// A provisioned tenant and its API key.
+pub struct Tenant {
+    /// Its slug.
+    pub slug: String,
+    /// Its first API key.
+    pub key: String,
+}
+
+impl Bench {
+    /// Drops and recreates the benchmark database.
+    pub async fn create(url: Option<&str>) -> Result<Self, String> {
+        let mut settings = Settings::load().map_err(|e| e.to_string())?;
+        let url = match url {
+            Some(url) => url.to_owned(),
+            None => {
+                let mut url =
+                    url::Url::parse(settings.database.url.expose_secret()).map_err(|e| e.to_string())?;
+                url.set_path(&format!("/{BENCH_DATABASE}"));
+                url.to_string()
+            }
+        };
+        let (name, admin_url) = DatabaseName::from_url(&url).map_err(|e| e.to_string())?;
+        drop_database(&admin_url, &name).await.map_err(|e| e.to_string())?;
+        ensure_database(&url).await.map_err(|e| e.to_string())?;
+        settings.database.url = url.clone().into();
+        Ok(Self { url, admin_url, name, settings })
+    }
+
+    /// Opens a pool of `connections` on the benchmark database, prepared as the server does.
+    pub async fn db(&self, connections: u32) -> Result<Db, ServiceError> {
+        let options = PoolOptions {
+            max_connections: connections,
+            acquire_timeout: Duration::from_secs(60),
+            statement_timeout: Duration::from_millis(self.settings.database.statement_timeout_ms),
+            pooler: PoolerMode::None,
+            statement_cache: self.settings.database.statement_cache_capacity,
+        };
+        connect_and_prepare(&self.url, &options).await
+    }
+
+    /// Drops the benchmark database.
+    pub async fn drop_database(&self) {
+        if let Err(e) = drop_database(&self.admin_url, &self.name).await {
+            eprintln!("bench: could not drop {}: {e}", self.name.as_str());
+        }
+    }
+}
+
+/// The slug of the `i`th benchmark tenant.
+pub fn slug(i: usize) -> String {
+    format!("b{i:05}")
+}
+
+/// Provisions tenants `from..to`, `jobs` at a time, returning them in order with each one's
+/// provisioning time.
+pub async fn provision(
+    db: &Db,
+    registry: &Registry,
+    range: std::ops::Range<usize>,
+    jobs: usize,
+) -> Result<(Vec<Tenant>, Samples), ServiceError> {
+    let results: Vec<(Tenant, Duration)> = stream::iter(range)
+        .map(|i| async move {
+            let new =
+                NewTenant { slug: Slug::parse(&slug(i))?, name: Name::parse("name", format!("Bench {i}"))? };
+            let started = Instant::now();
+            let provisioned = tenants::provision(db, registry, new).await?;
+            let took = started.elapsed();
+            Ok::<_, ServiceError>((
+                Tenant { slug: provisioned.tenant.slug, key: provisioned.key.secret },
+                took,
+            ))
+        })
+        .buffered(jobs.max(1))
+        .try_collect()
+        .await?;
+    let mut samples = Samples::default();
+    let mut tenants = Vec::with_capacity(results.len());
+    for (tenant, took) in results {
+        samples.push(took);
+        tenants.push(tenant);
+    }
+    Ok((tenants, samples))
+}
+
+/// Gives each tenant `count` products, in one statement per tenant.
+pub async fn seed_products(
+    db: &Db,
+    tenants: &[Tenant],
+    count: usize,
+    jobs: usize,
+) -> Result<(), ServiceError> {
+    stream::iter(tenants)
+        .map(|tenant| async move {
+            let scope = TenantScope::new(Slug::parse(&tenant.slug)?.schema());
+            let rows = (1..=count).map(|n| product::ActiveModel {
+                name: Set(format!("{}-p{n}", tenant.slug)),
+                price: Set(price(n)),
+                ..Default::default()
+            });
+            let work = db.work().await?;
+            scope.insert_many(rows).exec_without_returning(&work).await?;
+            work.finish().await
+        })
+        .buffer_unordered(jobs.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
+}
+
+/// The price of product `n`: `n` units and `n` cents.
+fn price(n: usize) -> Decimal {
+    Decimal::new(i64::try_from(n).unwrap_or(0) * 101, 2)
+}
