@@ -60,11 +60,18 @@ impl Target<'_> {
 /// Brings the control schema (the tenant registry) up to date. Idempotent.
 pub async fn migrate_control(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
     let txn = db.begin().await?;
-    pin(&txn, &Target::Control).await?;
-    let before = applied(&ControlMigrator, &txn).await?;
-    ControlMigrator.up(&txn, None).await?;
-    let after = applied(&ControlMigrator, &txn).await?;
+    let applied = migrate_control_in(&txn).await?;
     txn.commit().await?;
+    Ok(applied)
+}
+
+/// Brings the control schema up to date inside the caller's transaction. Leaves `search_path`
+/// pinned to the control schema until the transaction ends.
+pub async fn migrate_control_in(txn: &DatabaseTransaction) -> Result<Vec<String>, DbErr> {
+    pin(txn, &Target::Control).await?;
+    let before = applied(&ControlMigrator, txn).await?;
+    ControlMigrator.up(txn, None).await?;
+    let after = applied(&ControlMigrator, txn).await?;
     Ok(after.difference(&before).cloned().collect())
 }
 

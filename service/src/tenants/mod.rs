@@ -68,7 +68,7 @@ pub async fn provision(db: &Db, registry: &Registry, new: NewTenant) -> Result<P
         }
     })?;
     let key = keys::issue_for(&txn, inserted.id).await?;
-    migrate_tenant_in(&txn, &schema, Direction::Up(None)).await?;
+    migrate_tenant_in(txn.transaction(), &schema, Direction::Up(None)).await?;
     let model = tenant::Entity::find_by_id(inserted.id)
         .one(&txn)
         .await?
