@@ -83,6 +83,7 @@ impl Application {
             acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_secs),
             statement_timeout: Duration::from_millis(settings.database.statement_timeout_ms),
             statement_cache: settings.database.statement_cache_capacity,
+            tenant_shards: settings.database.tenant_shards,
             pooler: match settings.database.pooler_mode {
                 tenantry_config::PoolerMode::None => PoolerMode::None,
                 tenantry_config::PoolerMode::Transaction => PoolerMode::Transaction,

@@ -58,6 +58,7 @@ pub async fn run(bench: &Bench, args: &HttpArgs) -> Result<(), String> {
         "pool": settings.database.max_connections,
         "pooler_mode": format!("{:?}", settings.database.pooler_mode),
         "statement_cache": settings.database.statement_cache_capacity,
+        "tenant_shards": settings.database.tenant_shards,
         "connections": args.connections,
         "duration_s": args.duration,
     });

@@ -65,6 +65,7 @@ impl Bench {
             statement_timeout: Duration::from_millis(self.settings.database.statement_timeout_ms),
             pooler: PoolerMode::None,
             statement_cache: self.settings.database.statement_cache_capacity,
+            tenant_shards: 0,
         };
         connect_and_prepare(&self.url, &options).await
     }

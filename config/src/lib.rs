@@ -74,6 +74,10 @@ pub struct DatabaseSettings {
     /// Prepared statements each connection keeps (sqlx's cache, keyed by SQL text; tenant
     /// queries differ per tenant). Ignored with `pooler_mode = transaction`, which caches none.
     pub statement_cache_capacity: usize,
+    /// Tenant-affine sub-pools for tenant queries (0 or 1: one shared pool). With N, each
+    /// tenant's queries use one of N sub-pools of `max_connections / N` connections, chosen by
+    /// a hash of its schema. Experimental (see docs/DESIGN-NOTES.md).
+    pub tenant_shards: u32,
 }
 
 /// What sits between the service and Postgres.
@@ -119,6 +123,7 @@ impl Settings {
             .set_default("database.statement_timeout_ms", 5000)?
             .set_default("database.pooler_mode", "none")?
             .set_default("database.statement_cache_capacity", 100)?
+            .set_default("database.tenant_shards", 0)?
             .set_default("tenancy.header", "X-Tenant")?
             .set_default("tenancy.cache_ttl_secs", 30)?;
         if let Some(dir) = vars.get("APP_CONFIG_DIR") {

@@ -23,7 +23,7 @@ use sea_orm::{
 use tenantry_migration::database::{NO_SCHEMA, ensure_database};
 use tenantry_migration::runner::migrate_control_in;
 
-use crate::ServiceError;
+use crate::{ServiceError, TenantScope};
 
 /// What sits between the service and Postgres.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,12 +47,18 @@ pub struct PoolOptions {
     pub pooler: PoolerMode,
     /// Prepared statements cached per connection when there is no transaction pooler.
     pub statement_cache: usize,
+    /// Tenant-affine sub-pools (0 or 1: one shared pool). With N, tenant queries go to one of
+    /// N sub-pools chosen by a hash of the tenant's schema, so each Postgres backend prepares
+    /// statements and caches relations for about 1/N of the tenants.
+    pub tenant_shards: u32,
 }
 
 /// The pool, and how to use it safely for the pooler in front of it.
 #[derive(Clone, Debug)]
 pub struct Db {
     conn: DatabaseConnection,
+    /// Tenant-affine sub-pools; empty when tenant queries share `conn`.
+    shards: Arc<Vec<DatabaseConnection>>,
     pooler: PoolerMode,
     statements: Arc<AtomicU64>,
 }
@@ -98,6 +104,28 @@ pub async fn connect_and_prepare(url: &str, options: &PoolOptions) -> Result<Db,
 /// connection indefinitely. Connections are not pinged on acquire: that would cost a round trip
 /// per query, and a broken connection fails its query anyway.
 pub async fn connect(url: &str, options: &PoolOptions) -> Result<Db, ServiceError> {
+    let statements = Arc::new(AtomicU64::new(0));
+    let shards = options.tenant_shards.max(1);
+    if shards == 1 {
+        let conn = open_pool(url, options, options.max_connections, &statements).await?;
+        return Ok(Db { conn, shards: Arc::default(), pooler: options.pooler, statements });
+    }
+    // A small pool for the control plane and the caches' misses; the rest split evenly.
+    let per_shard = (options.max_connections / shards).max(1);
+    let conn = open_pool(url, options, 2, &statements).await?;
+    let mut pools = Vec::with_capacity(shards as usize);
+    for _ in 0..shards {
+        pools.push(open_pool(url, options, per_shard, &statements).await?);
+    }
+    Ok(Db { conn, shards: Arc::new(pools), pooler: options.pooler, statements })
+}
+
+async fn open_pool(
+    url: &str,
+    options: &PoolOptions,
+    max_connections: u32,
+    statements: &Arc<AtomicU64>,
+) -> Result<DatabaseConnection, ServiceError> {
     let statement_timeout = format!("{}ms", options.statement_timeout.as_millis());
     let cache = match options.pooler {
         PoolerMode::None => options.statement_cache,
@@ -105,7 +133,7 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Db, ServiceErro
     };
     let mut connect = ConnectOptions::new(url);
     connect
-        .max_connections(options.max_connections)
+        .max_connections(max_connections)
         .min_connections(0)
         .acquire_timeout(options.acquire_timeout)
         .test_before_acquire(false)
@@ -119,26 +147,53 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Db, ServiceErro
             .statement_cache_capacity(cache)
         });
     let mut conn = Database::connect(connect).await?;
-    let statements = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&statements);
+    let counter = Arc::clone(statements);
     conn.set_metric_callback(move |_| {
         counter.fetch_add(1, Ordering::Relaxed);
     });
-    Ok(Db { conn, pooler: options.pooler, statements })
+    Ok(conn)
 }
 
 impl Db {
     /// A unit of work for a sequence of statements that need not be atomic.
     pub async fn work(&self) -> Result<Work, ServiceError> {
-        Ok(match self.pooler {
-            PoolerMode::None => Work::Direct(self.conn.clone()),
-            PoolerMode::Transaction => Work::Transaction(self.begin().await?),
-        })
+        self.work_on(&self.conn).await
     }
 
     /// A transaction, for statements that must be atomic.
     pub async fn begin(&self) -> Result<Tx, ServiceError> {
-        Ok(Tx { txn: self.conn.begin().await?, pooler: self.pooler })
+        Self::begin_on(&self.conn, self.pooler).await
+    }
+
+    /// A unit of work on the tenant's own sub-pool (see [`PoolOptions::tenant_shards`]).
+    pub async fn work_for(&self, scope: &TenantScope) -> Result<Work, ServiceError> {
+        self.work_on(self.pool_for(scope)).await
+    }
+
+    /// A transaction on the tenant's own sub-pool.
+    pub async fn begin_for(&self, scope: &TenantScope) -> Result<Tx, ServiceError> {
+        Self::begin_on(self.pool_for(scope), self.pooler).await
+    }
+
+    fn pool_for(&self, scope: &TenantScope) -> &DatabaseConnection {
+        if self.shards.is_empty() {
+            return &self.conn;
+        }
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(scope.schema().as_str(), &mut hasher);
+        let index = std::hash::Hasher::finish(&hasher) % self.shards.len() as u64;
+        &self.shards[index as usize]
+    }
+
+    async fn work_on(&self, conn: &DatabaseConnection) -> Result<Work, ServiceError> {
+        Ok(match self.pooler {
+            PoolerMode::None => Work::Direct(conn.clone()),
+            PoolerMode::Transaction => Work::Transaction(Self::begin_on(conn, self.pooler).await?),
+        })
+    }
+
+    async fn begin_on(conn: &DatabaseConnection, pooler: PoolerMode) -> Result<Tx, ServiceError> {
+        Ok(Tx { txn: conn.begin().await?, pooler })
     }
 
     /// Whether the database answers a trivial query (one simple-protocol message, safe behind

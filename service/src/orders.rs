@@ -21,7 +21,7 @@ pub async fn list(
     if let Some(product_id) = product_id {
         select = select.filter(Column::ProductId.eq(product_id));
     }
-    let work = db.work().await?;
+    let work = db.work_for(scope).await?;
     let total = select.clone().count(&work).await?;
     let items = select.order_by_asc(Column::Id).limit(page.limit()).offset(page.offset()).all(&work).await?;
     work.finish().await?;
@@ -37,7 +37,7 @@ pub async fn create(
     product_id: i64,
     quantity: Quantity,
 ) -> Result<Model, ServiceError> {
-    let txn = db.begin().await?;
+    let txn = db.begin_for(scope).await?;
     let product = scope
         .find::<product::Entity>()
         .filter(product::Column::Id.eq(product_id))
@@ -59,7 +59,7 @@ pub async fn create(
 
 /// One order by id.
 pub async fn get(db: &Db, scope: &TenantScope, id: i64) -> Result<Model, ServiceError> {
-    let work = db.work().await?;
+    let work = db.work_for(scope).await?;
     let found = scope.find::<Order>().filter(Column::Id.eq(id)).one(&work).await?;
     work.finish().await?;
     found.ok_or_else(|| ServiceError::NotFound(format!("order {id}")))

@@ -46,7 +46,7 @@ pub async fn list(
         let pattern = format!("%{}%", escape_like(query));
         select = select.filter(Expr::col((Product, Column::Name)).ilike(LikeExpr::new(pattern)));
     }
-    let work = db.work().await?;
+    let work = db.work_for(scope).await?;
     let total = select.clone().count(&work).await?;
     let items = select.order_by_asc(Column::Id).limit(page.limit()).offset(page.offset()).all(&work).await?;
     work.finish().await?;
@@ -61,7 +61,7 @@ pub async fn create(db: &Db, scope: &TenantScope, new: NewProduct) -> Result<Mod
         price: Set(new.price.get()),
         ..Default::default()
     };
-    let work = db.work().await?;
+    let work = db.work_for(scope).await?;
     let created = scope.insert(row).exec_with_returning(&work).await?;
     work.finish().await?;
     Ok(created)
@@ -69,7 +69,7 @@ pub async fn create(db: &Db, scope: &TenantScope, new: NewProduct) -> Result<Mod
 
 /// One product by id.
 pub async fn get(db: &Db, scope: &TenantScope, id: i64) -> Result<Model, ServiceError> {
-    let work = db.work().await?;
+    let work = db.work_for(scope).await?;
     let found = scope.find::<Product>().filter(Column::Id.eq(id)).one(&work).await?;
     work.finish().await?;
     found.ok_or_else(|| not_found(id))
@@ -100,7 +100,7 @@ pub async fn update(
     if !changed {
         return get(db, scope, id).await;
     }
-    let work = db.work().await?;
+    let work = db.work_for(scope).await?;
     let updated = update.exec_with_returning(&work).await?;
     work.finish().await?;
     updated.into_iter().next().ok_or_else(|| not_found(id))
@@ -108,7 +108,7 @@ pub async fn update(
 
 /// Deletes a product; a product that orders refer to cannot be deleted.
 pub async fn delete(db: &Db, scope: &TenantScope, id: i64) -> Result<(), ServiceError> {
-    let work = db.work().await?;
+    let work = db.work_for(scope).await?;
     let result = scope.delete_many::<Product>().filter(Column::Id.eq(id)).exec(&work).await.map_err(|e| {
         match ServiceError::from(e) {
             ServiceError::Conflict(_) => {

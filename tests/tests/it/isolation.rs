@@ -97,6 +97,7 @@ async fn a_query_that_names_no_schema_fails_instead_of_reading_a_tenant() {
         statement_timeout: Duration::from_secs(5),
         pooler: PoolerMode::None,
         statement_cache: 100,
+        tenant_shards: 0,
     };
     let db = connect(app.db.url(), &pool).await.expect("pool");
 

@@ -169,3 +169,14 @@ async fn five_thousand_interleaved_requests_through_pgbouncer_transaction_poolin
 
     prove(&app).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_thousand_interleaved_requests_over_tenant_affine_sub_pools_never_leak() {
+    let app = TestApp::spawn_with(&[
+        ("APP__DATABASE__MAX_CONNECTIONS", "4"),
+        ("APP__DATABASE__TENANT_SHARDS", "4"),
+    ])
+    .await;
+
+    prove(&app).await;
+}
