@@ -2,7 +2,8 @@
 //!
 //! Depends on `tenantry-entity` (row types) and `tenantry-migration` (provisioning runs the
 //! tenant migrations; [`SchemaName`] is the one way a schema name reaches SQL). Knows nothing
-//! of HTTP. Re-exports the few SeaORM types the API needs to hold a connection.
+//! of HTTP. Callers hold a [`db::Db`] (the pool, safe for the pooler in front of it) and the
+//! entity types it returns.
 
 pub mod db;
 mod error;
@@ -16,6 +17,5 @@ pub mod values;
 
 pub use error::ServiceError;
 pub use scope::TenantScope;
-pub use sea_orm::DatabaseConnection;
 pub use tenantry_entity as entity;
 pub use tenantry_migration::SchemaName;
