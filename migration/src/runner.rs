@@ -51,7 +51,8 @@ impl Target<'_> {
     }
 
     /// The quoted identifier. The control name is a constant within the same grammar as
-    /// [`SchemaName`] (checked by a unit test), so neither can escape its quotes.
+    /// [`SchemaName`] (`SchemaName::parse` refuses it only as reserved, after every grammar
+    /// rule, as its `reserved_names_are_rejected` test shows), so neither can escape its quotes.
     fn quoted(&self) -> String {
         format!("\"{}\"", self.name())
     }

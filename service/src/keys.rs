@@ -11,9 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use sha2::{Digest, Sha256};
 use tenantry_entity::api_key::{self, Column, Entity as ApiKey, Model};
 
@@ -76,10 +74,9 @@ pub async fn list(db: &Db, slug: &Slug, page: PageRequest) -> Result<Page<Model>
     let txn = db.begin().await?;
     let tenant = tenants::find(&txn, slug).await?;
     let select = ApiKey::find().filter(Column::TenantId.eq(tenant.id));
-    let total = select.clone().count(&txn).await?;
-    let items = select.order_by_desc(Column::Id).limit(page.limit()).offset(page.offset()).all(&txn).await?;
+    let found = page.fetch(&txn, select, |s| s.order_by_desc(Column::Id)).await?;
     txn.commit().await?;
-    Ok(Page { items, request: page, total })
+    Ok(found)
 }
 
 /// Revokes key `id` of tenant `slug`. Revoking a revoked key changes nothing.

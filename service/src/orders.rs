@@ -1,7 +1,7 @@
 //! A tenant's orders.
 
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 use tenantry_entity::order::{self, Column, Entity as Order, Model};
 use tenantry_entity::product;
 
@@ -22,10 +22,9 @@ pub async fn list(
         select = select.filter(Column::ProductId.eq(product_id));
     }
     let work = db.work_for(scope).await?;
-    let total = select.clone().count(&work).await?;
-    let items = select.order_by_asc(Column::Id).limit(page.limit()).offset(page.offset()).all(&work).await?;
+    let found = page.fetch(&work, select, |s| s.order_by_asc(Column::Id)).await?;
     work.finish().await?;
-    Ok(Page { items, request: page, total })
+    Ok(found)
 }
 
 /// Places an order. The total is the product's current price times the quantity, read and

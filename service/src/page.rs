@@ -1,5 +1,7 @@
 //! Paging: a validated window, and a page of results with the total.
 
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, QuerySelect, Select};
+
 use crate::ServiceError;
 
 /// Most rows one page may hold.
@@ -48,6 +50,26 @@ pub struct Page<T> {
     pub request: PageRequest,
     /// How many rows match in all.
     pub total: u64,
+}
+
+impl PageRequest {
+    /// Counts the rows `select` matches, then reads this window of them in the order `order`
+    /// gives, both on `conn` (one unit of work, so they agree).
+    pub async fn fetch<E, C>(
+        self,
+        conn: &C,
+        select: Select<E>,
+        order: impl FnOnce(Select<E>) -> Select<E>,
+    ) -> Result<Page<E::Model>, ServiceError>
+    where
+        E: EntityTrait,
+        E::Model: Sync,
+        C: ConnectionTrait,
+    {
+        let total = select.clone().count(conn).await?;
+        let items = order(select).limit(self.limit).offset(self.offset).all(conn).await?;
+        Ok(Page { items, request: self, total })
+    }
 }
 
 #[cfg(test)]

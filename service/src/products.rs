@@ -3,7 +3,7 @@
 use sea_orm::sea_query::extension::postgres::PgExpr;
 use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{ActiveValue::Set, Value};
-use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
 use tenantry_entity::product::{self, Column, Entity as Product, Model};
 
 use crate::db::Db;
@@ -47,10 +47,9 @@ pub async fn list(
         select = select.filter(Expr::col((Product, Column::Name)).ilike(LikeExpr::new(pattern)));
     }
     let work = db.work_for(scope).await?;
-    let total = select.clone().count(&work).await?;
-    let items = select.order_by_asc(Column::Id).limit(page.limit()).offset(page.offset()).all(&work).await?;
+    let found = page.fetch(&work, select, |s| s.order_by_asc(Column::Id)).await?;
     work.finish().await?;
-    Ok(Page { items, request: page, total })
+    Ok(found)
 }
 
 /// Creates a product.

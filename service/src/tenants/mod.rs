@@ -5,8 +5,7 @@ mod slug;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use tenantry_entity::tenant::{self, State};
 use tenantry_migration::database::sql_state;
@@ -108,15 +107,9 @@ pub async fn update(
 /// Tenants in slug order.
 pub async fn list(db: &Db, page: PageRequest) -> Result<Page<tenant::Model>, ServiceError> {
     let txn = db.begin().await?;
-    let total = tenant::Entity::find().count(&txn).await?;
-    let items = tenant::Entity::find()
-        .order_by_asc(tenant::Column::Slug)
-        .limit(page.limit())
-        .offset(page.offset())
-        .all(&txn)
-        .await?;
+    let found = page.fetch(&txn, tenant::Entity::find(), |s| s.order_by_asc(tenant::Column::Slug)).await?;
     txn.commit().await?;
-    Ok(Page { items, request: page, total })
+    Ok(found)
 }
 
 /// One tenant by slug.
