@@ -1,19 +1,21 @@
 //! `http`: authenticated reads spread uniformly over 1, 100, ... tenants against the real server,
 //! with the server's memory and Postgres' per-connection memory, and pgbench on the same SQL.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
 use futures::future::join_all;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use sea_orm::sea_query::{PostgresQueryBuilder, QueryBuilder};
 use serde_json::json;
 use tenantry_api::Application;
 use tenantry_config::AdminToken;
-use tenantry_service::tenants::Registry;
+use tenantry_service::TenantScope;
+use tenantry_service::page::PageRequest;
+use tenantry_service::products;
+use tenantry_service::tenants::{Registry, Slug};
 
-use crate::report::{Samples, figure};
+use crate::load::{Generator, Load, Mix};
+use crate::report::figure;
 use crate::setup::{self, Bench, Tenant};
 
 /// Products each tenant is seeded with.
@@ -34,6 +36,10 @@ pub struct HttpArgs {
     /// Also run pgbench -M prepared on the same SQL (one tenant) for an absolute yardstick.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pgbench: bool,
+    /// Load generator: wrk takes far less CPU per request than the built-in client, which
+    /// shares this process (and the machine's cores) with the server.
+    #[arg(long, value_enum, default_value_t = Generator::Auto)]
+    load: Generator,
 }
 
 /// Runs the scenario.
@@ -61,6 +67,7 @@ pub async fn run(bench: &Bench, args: &HttpArgs) -> Result<(), String> {
         "tenant_shards": settings.database.tenant_shards,
         "connections": args.connections,
         "duration_s": args.duration,
+        "load": format!("{:?}", args.load.resolve()),
     });
 
     let mut single = None;
@@ -68,29 +75,31 @@ pub async fn run(bench: &Bench, args: &HttpArgs) -> Result<(), String> {
         let subset = &tenants[..count];
         warm_up(&base, subset).await?;
         let statements_before = server_db.statements_run();
-        let (rps, samples, errors) =
-            load(&base, subset, args.connections, Duration::from_secs(args.duration), Mix::ListAndGet).await;
+        let load = Load {
+            base: &base,
+            tenants: subset,
+            products: PRODUCTS,
+            connections: args.connections,
+            duration: Duration::from_secs(args.duration),
+            mix: Mix::ListAndGet,
+        };
+        let outcome = args.load.run(&load).await?;
+        let rps = outcome.rps;
         let statements = server_db.statements_run() - statements_before;
         let mut ctx = strategy.clone();
         ctx["tenants"] = json!(count);
         figure("http", "requests per second", rps, "1/s", ctx.clone());
-        figure("http", "p50 latency", samples.quantile_ms(0.5), "ms", ctx.clone());
-        figure("http", "p99 latency", samples.quantile_ms(0.99), "ms", ctx.clone());
-        figure("http", "failed requests", errors as f64, "", ctx.clone());
+        figure("http", "p50 latency", outcome.p50_ms, "ms", ctx.clone());
+        figure("http", "p99 latency", outcome.p99_ms, "ms", ctx.clone());
+        figure("http", "failed requests", outcome.errors as f64, "", ctx.clone());
         figure(
             "http",
             "statements per request",
-            statements as f64 / samples.len().max(1) as f64,
+            statements as f64 / outcome.requests.max(1) as f64,
             "",
             ctx.clone(),
         );
-        figure(
-            "http",
-            "process RSS (server and load generator)",
-            rss_mib("self").unwrap_or(f64::NAN),
-            "MiB",
-            ctx.clone(),
-        );
+        figure("http", rss_label(args.load), rss_mib("self").unwrap_or(f64::NAN), "MiB", ctx.clone());
         let (avg, max) = backend_private_mib(&bench.url).await;
         figure("http", "Postgres backend private memory, mean", avg, "MiB", ctx.clone());
         figure("http", "Postgres backend private memory, max", max, "MiB", ctx.clone());
@@ -102,9 +111,16 @@ pub async fn run(bench: &Bench, args: &HttpArgs) -> Result<(), String> {
 
     if args.pgbench {
         // The same request alone, for one tenant, against pgbench on its SQL.
-        let (list_rps, _, errors) =
-            load(&base, &tenants[..1], args.connections, Duration::from_secs(args.duration), Mix::ListOnly)
-                .await;
+        let load = Load {
+            base: &base,
+            tenants: &tenants[..1],
+            products: PRODUCTS,
+            connections: args.connections,
+            duration: Duration::from_secs(args.duration),
+            mix: Mix::ListOnly,
+        };
+        let outcome = args.load.run(&load).await?;
+        let (list_rps, errors) = (outcome.rps, outcome.errors);
         server.abort();
         let tps = pgbench(&bench.url, &tenants[0].slug, args.connections, args.duration)?;
         let ctx =
@@ -142,61 +158,11 @@ async fn warm_up(base: &str, tenants: &[Tenant]) -> Result<(), String> {
     Ok(())
 }
 
-/// Which requests a load sends.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mix {
-    /// GET /products?limit=20 and GET /products/{id}, alternately.
-    ListAndGet,
-    /// GET /products?limit=20 only.
-    ListOnly,
-}
-
-/// `clients` loops of requests, each on a random tenant, for `duration`. Returns requests per
-/// second, latencies and failed requests.
-async fn load(
-    base: &str,
-    tenants: &[Tenant],
-    clients: usize,
-    duration: Duration,
-    mix: Mix,
-) -> (f64, Samples, u64) {
-    let errors = AtomicU64::new(0);
-    let started = Instant::now();
-    let deadline = started + duration;
-    let loops = (0..clients).map(|c| {
-        let errors = &errors;
-        async move {
-            let client = reqwest::Client::new();
-            let mut rng = StdRng::seed_from_u64(c as u64);
-            let mut samples = Samples::default();
-            let mut i = 0u64;
-            while Instant::now() < deadline {
-                let tenant = &tenants[rng.random_range(0..tenants.len())];
-                let url = if mix == Mix::ListOnly || i.is_multiple_of(2) {
-                    format!("{base}/products?limit=20")
-                } else {
-                    format!("{base}/products/{}", rng.random_range(1..=PRODUCTS))
-                };
-                i += 1;
-                let sent = Instant::now();
-                let ok = match client.get(url).bearer_auth(&tenant.key).send().await {
-                    Ok(reply) => reply.status().is_success() && reply.bytes().await.is_ok(),
-                    Err(_) => false,
-                };
-                samples.push(sent.elapsed());
-                if !ok {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            samples
-        }
-    });
-    let mut all = Samples::default();
-    for samples in join_all(loops).await {
-        all.extend(samples);
+fn rss_label(load: Generator) -> &'static str {
+    match load.resolve() {
+        Generator::Wrk => "server process RSS",
+        _ => "process RSS (server and load generator)",
     }
-    let rps = all.len() as f64 / started.elapsed().as_secs_f64();
-    (rps, all, errors.load(Ordering::Relaxed))
 }
 
 /// Resident memory of a process (`self` or a pid), from /proc.
@@ -239,16 +205,24 @@ fn private_mib(pid: i32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// pgbench -M prepared on the SQL of GET /products?limit=20 for one tenant: the count and the
-/// page, as the service sends them. Returns transactions per second.
+/// pgbench -M prepared on the statement GET /products?limit=20 sends for one tenant (built by
+/// the service itself, its parameters bound by pgbench). Returns transactions per second.
 fn pgbench(url: &str, slug: &str, clients: usize, seconds: u64) -> Result<f64, String> {
-    let schema = tenantry_service::tenants::Slug::parse(slug).map_err(|e| e.to_string())?.schema();
-    let columns = r#""products"."id", "products"."name", "products"."description", "products"."price", "products"."created_at""#;
-    let from = format!("{}.\"products\"", schema.quoted());
-    let script = format!(
-        "SELECT COUNT(*) AS num_items FROM (SELECT {columns} FROM {from}) AS \"sub_query\";\n\
-         SELECT {columns} FROM {from} ORDER BY \"products\".\"id\" ASC LIMIT 20 OFFSET 0;\n"
-    );
+    let scope = TenantScope::new(Slug::parse(slug).map_err(|e| e.to_string())?.schema());
+    let page = PageRequest::new(Some(20), None).map_err(|e| e.to_string())?;
+    let statement = products::list_statement(&scope, page, None);
+    let mut script = String::new();
+    let mut sql = statement.sql.clone();
+    let values = statement.values.map(|v| v.0).unwrap_or_default();
+    // Highest first, so $1 does not rewrite the start of $10.
+    for (i, value) in values.iter().enumerate().rev() {
+        let n = i + 1;
+        let literal = PostgresQueryBuilder.value_to_string(value);
+        script.push_str(&format!("\\set p{n} {literal}\n"));
+        sql = sql.replace(&format!("${n}"), &format!(":p{n}"));
+    }
+    script.push_str(&sql);
+    script.push_str(";\n");
     let path = std::env::temp_dir().join(format!("tenantry-bench-{}.sql", std::process::id()));
     std::fs::write(&path, script).map_err(|e| e.to_string())?;
     let output = std::process::Command::new("pgbench")

@@ -6,6 +6,7 @@
 //! run is bounded in count and time.
 
 mod http;
+mod load;
 mod migrate;
 mod provision;
 mod report;

@@ -1,6 +1,9 @@
 //! Paging: a validated window, and a page of results with the total.
 
-use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, QuerySelect, Select};
+use sea_orm::sea_query::{Asterisk, Expr, Func, WindowStatement};
+use sea_orm::{
+    ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, PaginatorTrait, QuerySelect, QueryTrait, Select,
+};
 
 use crate::ServiceError;
 
@@ -52,9 +55,31 @@ pub struct Page<T> {
     pub total: u64,
 }
 
+/// The column each row of a windowed select carries the total in; no entity column starts with
+/// an underscore.
+const TOTAL: &str = "_page_total";
+
 impl PageRequest {
-    /// Counts the rows `select` matches, then reads this window of them in the order `order`
-    /// gives, both on `conn` (one unit of work, so they agree).
+    /// `select` narrowed to this window in the order `order` gives, each row also carrying the
+    /// number of rows `select` matches in all (`count(*) OVER ()`, computed before the limit):
+    /// one statement, one round trip, and the page and its total always agree.
+    pub fn window<E: EntityTrait>(
+        self,
+        select: Select<E>,
+        order: impl FnOnce(Select<E>) -> Select<E>,
+    ) -> Select<E> {
+        let mut select = order(select).limit(self.limit).offset(self.offset);
+        QueryTrait::query(&mut select).expr_window_as(
+            Func::count(Expr::col(Asterisk)),
+            WindowStatement::new(),
+            TOTAL,
+        );
+        select
+    }
+
+    /// Reads this window of `select`'s rows in the order `order` gives, with the total, on
+    /// `conn`. One statement, unless the window lies past the last row: then no row carries the
+    /// total, and a count is asked for.
     pub async fn fetch<E, C>(
         self,
         conn: &C,
@@ -66,8 +91,14 @@ impl PageRequest {
         E::Model: Sync,
         C: ConnectionTrait,
     {
-        let total = select.clone().count(conn).await?;
-        let items = order(select).limit(self.limit).offset(self.offset).all(conn).await?;
+        let statement = self.window(select.clone(), order).build(DbBackend::Postgres);
+        let rows = conn.query_all_raw(statement).await?;
+        let total = match rows.first() {
+            Some(row) => u64::try_from(row.try_get::<i64>("", TOTAL)?).unwrap_or(0),
+            None if self.offset == 0 => 0,
+            None => select.count(conn).await?,
+        };
+        let items = rows.iter().map(|row| E::Model::from_query_result(row, "")).collect::<Result<_, _>>()?;
         Ok(Page { items, request: self, total })
     }
 }

@@ -3,7 +3,7 @@
 use sea_orm::sea_query::extension::postgres::PgExpr;
 use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{ActiveValue::Set, Value};
-use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, DbBackend, QueryFilter, QueryOrder, QueryTrait, Select, Statement};
 use tenantry_entity::product::{self, Column, Entity as Product, Model};
 
 use crate::db::Db;
@@ -40,16 +40,31 @@ pub async fn list(
     page: PageRequest,
     query: Option<&str>,
 ) -> Result<Page<Model>, ServiceError> {
-    let mut select = scope.find::<Product>();
-    if let Some(query) = query.filter(|q| !q.is_empty()) {
-        // Backslash is Postgres' default LIKE escape character.
-        let pattern = format!("%{}%", escape_like(query));
-        select = select.filter(Expr::col((Product, Column::Name)).ilike(LikeExpr::new(pattern)));
-    }
     let work = db.work_for(scope).await?;
-    let found = page.fetch(&work, select, |s| s.order_by_asc(Column::Id)).await?;
+    let found = page.fetch(&work, matching(scope, query), in_id_order).await?;
     work.finish().await?;
     Ok(found)
+}
+
+/// The statement [`list`] sends, for benchmarks that replay it (e.g. with pgbench).
+pub fn list_statement(scope: &TenantScope, page: PageRequest, query: Option<&str>) -> Statement {
+    page.window(matching(scope, query), in_id_order).build(DbBackend::Postgres)
+}
+
+/// The tenant's products whose name contains `query` (ignoring case), or all of them.
+fn matching(scope: &TenantScope, query: Option<&str>) -> Select<Product> {
+    let select = scope.find::<Product>();
+    match query.filter(|q| !q.is_empty()) {
+        // Backslash is Postgres' default LIKE escape character.
+        Some(query) => select.filter(
+            Expr::col((Product, Column::Name)).ilike(LikeExpr::new(format!("%{}%", escape_like(query)))),
+        ),
+        None => select,
+    }
+}
+
+fn in_id_order(select: Select<Product>) -> Select<Product> {
+    select.order_by_asc(Column::Id)
 }
 
 /// Creates a product.

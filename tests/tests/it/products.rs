@@ -91,6 +91,21 @@ async fn products_are_paged_in_id_order() {
 }
 
 #[tokio::test]
+async fn a_page_past_the_end_is_empty_and_still_says_the_total() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    for i in 0..3 {
+        app.create_product("acme", &format!("P{i}"), "1.00").await;
+    }
+
+    let past = app.get("/products?limit=2&offset=7", Some("acme")).await.body;
+    let none = app.get("/products?q=nothing-matches", Some("acme")).await.body;
+
+    assert_eq!((past["items"].as_array().map(Vec::len), past["total"].as_u64()), (Some(0), Some(3)));
+    assert_eq!((none["items"].as_array().map(Vec::len), none["total"].as_u64()), (Some(0), Some(0)));
+}
+
+#[tokio::test]
 async fn a_product_with_orders_cannot_be_deleted() {
     let app = TestApp::spawn().await;
     app.create_tenant("acme").await;
