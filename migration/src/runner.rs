@@ -4,15 +4,22 @@
 //! `search_path`. So each run opens a transaction, takes a transaction-level advisory lock for
 //! the schema (two deploys never migrate the same schema at once), creates the schema if
 //! needed, and pins `search_path` with `SET LOCAL` (undone at commit or rollback, so no session
-//! state survives on a pooled connection). Each migration then runs as a savepoint.
+//! state survives on a pooled connection), all in one round trip.
+//!
+//! The migrations, their names and the ledger's table are sea-orm-migration's; the loop that
+//! applies them is ours. Its own `up`/`down` re-create the ledger table and re-read it several
+//! times per call: 13 bookkeeping statements per tenant where 2 do (measured, issue 5, where a
+//! fleet of 10,000 tenants is migrated tenant by tenant). A run is one transaction, so a
+//! failing migration leaves its tenant exactly as it was, ledger included.
 
-use std::collections::BTreeSet;
-
+use sea_orm_migration::sea_orm::{ActiveValue::Set, EntityTrait};
 use sea_orm_migration::sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait,
 };
 use sea_orm_migration::sea_query::{Expr, ExprTrait, Iden, Query};
-use sea_orm_migration::{MigrationStatus, MigratorTraitSelf};
+use std::collections::HashSet;
+
+use sea_orm_migration::{MigrationStatus, MigratorTraitSelf, SchemaManager, seaql_migrations};
 
 use crate::control::{ControlMigrator, Tenants};
 use crate::tenant::TenantMigrator;
@@ -56,6 +63,11 @@ impl Target<'_> {
     fn quoted(&self) -> String {
         format!("\"{}\"", self.name())
     }
+
+    /// The name as a string literal, safe for the same reason: the grammar has no `'`.
+    fn literal(&self) -> String {
+        format!("'{}'", self.name())
+    }
 }
 
 /// Brings the control schema (the tenant registry) up to date. Idempotent.
@@ -70,10 +82,7 @@ pub async fn migrate_control(db: &DatabaseConnection) -> Result<Vec<String>, DbE
 /// pinned to the control schema until the transaction ends.
 pub async fn migrate_control_in(txn: &DatabaseTransaction) -> Result<Vec<String>, DbErr> {
     pin(txn, &Target::Control).await?;
-    let before = applied(&ControlMigrator, txn).await?;
-    ControlMigrator.up(txn, None).await?;
-    let after = applied(&ControlMigrator, txn).await?;
-    Ok(after.difference(&before).cloned().collect())
+    Ok(run(&ControlMigrator, txn, Direction::Up(None)).await?.0)
 }
 
 /// Migrates one tenant's schema in its own transaction, creating the schema if it is missing.
@@ -98,20 +107,66 @@ pub async fn migrate_tenant_in(
     direction: Direction,
 ) -> Result<TenantOutcome, DbErr> {
     pin(txn, &Target::Tenant(schema)).await?;
-    let migrator = TenantMigrator::new(schema.clone());
-    let before = applied(&migrator, txn).await?;
-    match direction {
-        Direction::Up(steps) => migrator.up(txn, steps).await?,
-        Direction::Down(steps) => migrator.down(txn, steps).await?,
-    }
-    let after = applied(&migrator, txn).await?;
-    let mut changed: Vec<String> = after.symmetric_difference(&before).cloned().collect();
-    if matches!(direction, Direction::Down(_)) {
-        changed.reverse();
-    }
-    let version = after.last().cloned();
+    let (changed, version) = run(&TenantMigrator::new(schema.clone()), txn, direction).await?;
     record_version(txn, schema, version.as_deref()).await?;
     Ok(TenantOutcome { changed, version })
+}
+
+/// Applies (or rolls back) `direction`'s migrations of `migrator` in `txn`, recording each in
+/// the ledger of the pinned schema. Returns the migrations it ran, in order, and the newest
+/// applied migration afterwards.
+async fn run<M: MigratorTraitSelf>(
+    migrator: &M,
+    txn: &DatabaseTransaction,
+    direction: Direction,
+) -> Result<(Vec<String>, Option<String>), DbErr> {
+    migrator.install(txn).await?;
+    let recorded: HashSet<String> =
+        seaql_migrations::Entity::find().all(txn).await?.into_iter().map(|m| m.version).collect();
+    let migrations = migrator.migrations();
+    let known: HashSet<&str> = migrations.iter().map(|m| m.name()).collect();
+    if let Some(unknown) = recorded.iter().find(|v| !known.contains(v.as_str())) {
+        return Err(DbErr::Custom(format!(
+            "the ledger records migration {unknown}, which this build does not know: it is newer than \
+             this build, or was removed"
+        )));
+    }
+    let mut applied: Vec<bool> = migrations.iter().map(|m| recorded.contains(m.name())).collect();
+    let manager = SchemaManager::new(txn);
+    let mut changed = Vec::new();
+    match direction {
+        Direction::Up(steps) => {
+            let pending: Vec<usize> = (0..migrations.len()).filter(|&i| !applied[i]).collect();
+            for i in pending.into_iter().take(steps.map_or(usize::MAX, |s| s as usize)) {
+                migrations[i].up(&manager).await?;
+                let row = seaql_migrations::ActiveModel {
+                    version: Set(migrations[i].name().to_owned()),
+                    applied_at: Set(unix_now()),
+                };
+                seaql_migrations::Entity::insert(row).exec_without_returning(txn).await?;
+                applied[i] = true;
+                changed.push(migrations[i].name().to_owned());
+            }
+        }
+        Direction::Down(steps) => {
+            let done: Vec<usize> = (0..migrations.len()).rev().filter(|&i| applied[i]).collect();
+            for i in done.into_iter().take(steps.map_or(usize::MAX, |s| s as usize)) {
+                migrations[i].down(&manager).await?;
+                seaql_migrations::Entity::delete_by_id(migrations[i].name().to_owned()).exec(txn).await?;
+                applied[i] = false;
+                changed.push(migrations[i].name().to_owned());
+            }
+        }
+    }
+    let version = (0..migrations.len()).rev().find(|&i| applied[i]).map(|i| migrations[i].name().to_owned());
+    Ok((changed, version))
+}
+
+/// Seconds since the Unix epoch, as the ledger records them.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Each control migration's name, oldest first, with whether it is applied. Read-only.
@@ -141,26 +196,16 @@ async fn status_of<M: MigratorTraitSelf>(
 }
 
 /// Serialises runs on one schema, creates it if needed and points `search_path` at it for the
-/// rest of the transaction.
+/// rest of the transaction: one simple-protocol message, one round trip.
 async fn pin(txn: &DatabaseTransaction, target: &Target<'_>) -> Result<(), DbErr> {
-    txn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext($1))",
-        [target.name().into()],
+    let (quoted, literal) = (target.quoted(), target.literal());
+    txn.execute_unprepared(&format!(
+        "SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext({literal})); \
+         CREATE SCHEMA IF NOT EXISTS {quoted}; \
+         SET LOCAL search_path TO {quoted}"
     ))
     .await?;
-    let quoted = target.quoted();
-    txn.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}")).await?;
-    txn.execute_unprepared(&format!("SET LOCAL search_path TO {quoted}")).await?;
     Ok(())
-}
-
-/// Names of the applied migrations, ordered as the set defines them (names sort by date).
-async fn applied<M: MigratorTraitSelf>(
-    migrator: &M,
-    txn: &DatabaseTransaction,
-) -> Result<BTreeSet<String>, DbErr> {
-    Ok(migrator.get_applied_migrations(txn).await?.iter().map(|m| m.name().to_owned()).collect())
 }
 
 /// Stores `version` on the registry row for `schema`; a schema not in the registry (or a

@@ -123,6 +123,25 @@ async fn down_then_up_restores_the_tenant() {
     assert_eq!(recorded_version(&db, "a").await, latest());
 }
 
+#[tokio::test]
+async fn a_ledger_naming_an_unknown_migration_is_refused_and_nothing_runs() {
+    let test_db = TestDb::new().await;
+    let db = test_db.connect(1).await;
+    let a = schema("tenant_a");
+    migrate_tenant(&db, &a, Direction::Up(Some(1))).await.expect("first migration");
+    db.execute_unprepared(
+        "INSERT INTO tenant_a.seaql_migrations (version, applied_at) VALUES ('m20990101_000001_from_the_future', 0)",
+    )
+    .await
+    .expect("a newer build's ledger row");
+
+    let refused = migrate_tenant(&db, &a, Direction::Up(None)).await;
+
+    let message = refused.expect_err("an unknown ledger entry must stop the run").to_string();
+    assert!(message.contains("m20990101_000001_from_the_future"), "{message}");
+    assert_eq!(tables_in(&db, "tenant_a").await, ["products", "seaql_migrations"], "orders not created");
+}
+
 /// Breaks tenant `b` on purpose: a stray `orders` table makes its second migration fail.
 async fn fleet_with_broken_b(test_db: &TestDb) -> DatabaseConnection {
     let db = test_db.connect(4).await;
