@@ -84,6 +84,7 @@ impl Application {
             statement_timeout: Duration::from_millis(settings.database.statement_timeout_ms),
             statement_cache: settings.database.statement_cache_capacity,
             tenant_shards: settings.database.tenant_shards,
+            max_lifetime: Duration::from_secs(settings.database.max_lifetime_secs),
             pooler: match settings.database.pooler_mode {
                 tenantry_config::PoolerMode::None => PoolerMode::None,
                 tenantry_config::PoolerMode::Transaction => PoolerMode::Transaction,

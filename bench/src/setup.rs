@@ -8,7 +8,7 @@ use sea_orm::prelude::Decimal;
 use secrecy::ExposeSecret;
 use tenantry_config::Settings;
 use tenantry_migration::database::{DatabaseName, drop_database, ensure_database};
-use tenantry_service::db::{Db, PoolOptions, PoolerMode, connect_and_prepare};
+use tenantry_service::db::{CONTROL_STATEMENT_CACHE, Db, PoolOptions, PoolerMode, connect_and_prepare};
 use tenantry_service::entity::product;
 use tenantry_service::tenants::{self, NewTenant, Registry, Slug};
 use tenantry_service::values::Name;
@@ -57,15 +57,17 @@ impl Bench {
         Ok(Self { url, admin_url, name, settings })
     }
 
-    /// Opens a pool of `connections` on the benchmark database, prepared as the server does.
+    /// Opens a pool of `connections` on the benchmark database, prepared as the server does
+    /// for provisioning and migrations (with the control pool's small statement cache).
     pub async fn db(&self, connections: u32) -> Result<Db, ServiceError> {
         let options = PoolOptions {
             max_connections: connections,
             acquire_timeout: Duration::from_secs(60),
             statement_timeout: Duration::from_millis(self.settings.database.statement_timeout_ms),
             pooler: PoolerMode::None,
-            statement_cache: self.settings.database.statement_cache_capacity,
+            statement_cache: self.settings.database.statement_cache_capacity.min(CONTROL_STATEMENT_CACHE),
             tenant_shards: 0,
+            max_lifetime: Duration::from_secs(self.settings.database.max_lifetime_secs),
         };
         connect_and_prepare(&self.url, &options).await
     }

@@ -71,13 +71,19 @@ pub struct DatabaseSettings {
     pub statement_timeout_ms: u64,
     /// What sits between the service and Postgres.
     pub pooler_mode: PoolerMode,
-    /// Prepared statements each connection keeps (sqlx's cache, keyed by SQL text; tenant
-    /// queries differ per tenant). Ignored with `pooler_mode = transaction`, which caches none.
+    /// Prepared statements each tenant connection keeps (sqlx's cache, keyed by SQL text;
+    /// tenant queries differ per tenant, so it should hold a few statements for each tenant a
+    /// connection serves). Ignored with `pooler_mode = transaction`, which caches none.
     pub statement_cache_capacity: usize,
     /// Tenant-affine sub-pools for tenant queries (0 or 1: one shared pool). With N, each
     /// tenant's queries use one of N sub-pools of `max_connections / N` connections, chosen by
-    /// a hash of its schema. Experimental (see docs/DESIGN-NOTES.md).
+    /// a hash of its schema (or the next one, when all of its own are busy), so each Postgres
+    /// backend meets about 2/N of the tenants. See docs/DESIGN-NOTES.md for the measurements.
     pub tenant_shards: u32,
+    /// Seconds a connection serves before it is closed and replaced (when next released).
+    /// A Postgres backend keeps every relation and plan it has met, for every tenant, until it
+    /// ends; this bounds how long it can keep growing.
+    pub max_lifetime_secs: u64,
 }
 
 /// What sits between the service and Postgres.
@@ -122,8 +128,9 @@ impl Settings {
             .set_default("database.acquire_timeout_secs", 5)?
             .set_default("database.statement_timeout_ms", 5000)?
             .set_default("database.pooler_mode", "none")?
-            .set_default("database.statement_cache_capacity", 100)?
-            .set_default("database.tenant_shards", 0)?
+            .set_default("database.statement_cache_capacity", 4000)?
+            .set_default("database.tenant_shards", 5)?
+            .set_default("database.max_lifetime_secs", 1800)?
             .set_default("tenancy.header", "X-Tenant")?
             .set_default("tenancy.cache_ttl_secs", 30)?;
         if let Some(dir) = vars.get("APP_CONFIG_DIR") {

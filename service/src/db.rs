@@ -25,6 +25,11 @@ use tenantry_migration::runner::migrate_control_in;
 
 use crate::{ServiceError, TenantScope};
 
+/// Connections of the control pool beside tenant-affine sub-pools.
+const CONTROL_CONNECTIONS: u32 = 2;
+/// Most statements each control-pool connection caches.
+pub const CONTROL_STATEMENT_CACHE: usize = 100;
+
 /// What sits between the service and Postgres.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolerMode {
@@ -51,6 +56,9 @@ pub struct PoolOptions {
     /// N sub-pools chosen by a hash of the tenant's schema, so each Postgres backend prepares
     /// statements and caches relations for about 1/N of the tenants.
     pub tenant_shards: u32,
+    /// How long a connection serves before it is replaced: a backend's relation and plan
+    /// caches only grow, so this bounds how large they can grow.
+    pub max_lifetime: Duration,
 }
 
 /// The pool, and how to use it safely for the pooler in front of it.
@@ -59,6 +67,8 @@ pub struct Db {
     conn: DatabaseConnection,
     /// Tenant-affine sub-pools; empty when tenant queries share `conn`.
     shards: Arc<Vec<DatabaseConnection>>,
+    /// Connections each sub-pool may open.
+    per_shard: u32,
     pooler: PoolerMode,
     statements: Arc<AtomicU64>,
 }
@@ -102,33 +112,39 @@ pub async fn connect_and_prepare(url: &str, options: &PoolOptions) -> Result<Db,
 /// `search_path` at a schema that does not exist, so an unqualified query fails instead of
 /// reading another tenant's tables, and with `statement_timeout`, so no request holds a
 /// connection indefinitely. Connections are not pinged on acquire: that would cost a round trip
-/// per query, and a broken connection fails its query anyway.
+/// per query, and a broken connection fails its query anyway. (sqlx 0.9 still sends one Sync
+/// round trip when a connection goes back to the pool, and has no setting to stop it.)
 pub async fn connect(url: &str, options: &PoolOptions) -> Result<Db, ServiceError> {
     let statements = Arc::new(AtomicU64::new(0));
     let shards = options.tenant_shards.max(1);
     if shards == 1 {
-        let conn = open_pool(url, options, options.max_connections, &statements).await?;
-        return Ok(Db { conn, shards: Arc::default(), pooler: options.pooler, statements });
+        let conn =
+            open_pool(url, options, options.max_connections, options.statement_cache, &statements).await?;
+        return Ok(Db { conn, shards: Arc::default(), per_shard: 0, pooler: options.pooler, statements });
     }
-    // A small pool for the control plane and the caches' misses; the rest split evenly.
+    // A small pool for the control plane, provisioning and the caches' misses, with a small
+    // statement cache: provisioning runs each tenant's DDL once, and caching thousands of
+    // such statements made provisioning about 3x slower (measured). The rest split evenly.
     let per_shard = (options.max_connections / shards).max(1);
-    let conn = open_pool(url, options, 2, &statements).await?;
+    let control_cache = options.statement_cache.min(CONTROL_STATEMENT_CACHE);
+    let conn = open_pool(url, options, CONTROL_CONNECTIONS, control_cache, &statements).await?;
     let mut pools = Vec::with_capacity(shards as usize);
     for _ in 0..shards {
-        pools.push(open_pool(url, options, per_shard, &statements).await?);
+        pools.push(open_pool(url, options, per_shard, options.statement_cache, &statements).await?);
     }
-    Ok(Db { conn, shards: Arc::new(pools), pooler: options.pooler, statements })
+    Ok(Db { conn, shards: Arc::new(pools), per_shard, pooler: options.pooler, statements })
 }
 
 async fn open_pool(
     url: &str,
     options: &PoolOptions,
     max_connections: u32,
+    statement_cache: usize,
     statements: &Arc<AtomicU64>,
 ) -> Result<DatabaseConnection, ServiceError> {
     let statement_timeout = format!("{}ms", options.statement_timeout.as_millis());
     let cache = match options.pooler {
-        PoolerMode::None => options.statement_cache,
+        PoolerMode::None => statement_cache,
         PoolerMode::Transaction => 0,
     };
     let mut connect = ConnectOptions::new(url);
@@ -136,6 +152,7 @@ async fn open_pool(
         .max_connections(max_connections)
         .min_connections(0)
         .acquire_timeout(options.acquire_timeout)
+        .max_lifetime(options.max_lifetime)
         .test_before_acquire(false)
         .sqlx_logging(false)
         .map_sqlx_postgres_opts(move |o| {
@@ -175,14 +192,22 @@ impl Db {
         Self::begin_on(self.pool_for(scope), self.pooler).await
     }
 
+    /// The tenant's home sub-pool, chosen by a hash of its schema; when every connection there is
+    /// busy and the next sub-pool has one idle, that one instead. So each backend meets about
+    /// 2/N of the tenants, and one busy tenant is not held to one sub-pool's connections.
     fn pool_for(&self, scope: &TenantScope) -> &DatabaseConnection {
         if self.shards.is_empty() {
             return &self.conn;
         }
         let mut hasher = std::hash::DefaultHasher::new();
         std::hash::Hash::hash(scope.schema().as_str(), &mut hasher);
-        let index = std::hash::Hasher::finish(&hasher) % self.shards.len() as u64;
-        &self.shards[index as usize]
+        let home = (std::hash::Hasher::finish(&hasher) % self.shards.len() as u64) as usize;
+        let neighbour = (home + 1) % self.shards.len();
+        let (home_pool, neighbour_pool) = (&self.shards[home], &self.shards[neighbour]);
+        if !has_free_connection(home_pool, self.per_shard) && idle(neighbour_pool) > 0 {
+            return neighbour_pool;
+        }
+        home_pool
     }
 
     async fn work_on(&self, conn: &DatabaseConnection) -> Result<Work, ServiceError> {
@@ -244,6 +269,17 @@ impl Db {
         }
         Ok(())
     }
+}
+
+/// Idle connections in a pool (a snapshot: another task may take one at once).
+fn idle(conn: &DatabaseConnection) -> usize {
+    conn.get_postgres_connection_pool().num_idle()
+}
+
+/// Whether a pool has a connection idle or room to open one.
+fn has_free_connection(conn: &DatabaseConnection, max: u32) -> bool {
+    let pool = conn.get_postgres_connection_pool();
+    pool.num_idle() > 0 || pool.size() < max
 }
 
 impl Work {

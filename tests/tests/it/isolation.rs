@@ -98,6 +98,7 @@ async fn a_query_that_names_no_schema_fails_instead_of_reading_a_tenant() {
         pooler: PoolerMode::None,
         statement_cache: 100,
         tenant_shards: 0,
+        max_lifetime: Duration::from_secs(1800),
     };
     let db = connect(app.db.url(), &pool).await.expect("pool");
 
