@@ -121,7 +121,7 @@ pub async fn run(bench: &Bench, args: &HttpArgs) -> Result<(), String> {
         };
         let outcome = args.load.run(&load).await?;
         let (list_rps, errors) = (outcome.rps, outcome.errors);
-        server.abort();
+        stop(server).await;
         let tps = pgbench(&bench.url, &tenants[0].slug, args.connections, args.duration)?;
         let ctx =
             json!({"tenants": 1, "clients": args.connections, "duration_s": args.duration, "failed": errors});
@@ -135,9 +135,16 @@ pub async fn run(bench: &Bench, args: &HttpArgs) -> Result<(), String> {
         figure("pgbench", "pgbench -M prepared, same SQL, transactions per second", tps, "1/s", ctx.clone());
         figure("pgbench", "Tenantry relative to pgbench", list_rps / tps, "x", ctx);
     } else {
-        server.abort();
+        stop(server).await;
     }
     Ok(())
+}
+
+/// Stops the in-process server once the requests the load generator left in flight have been
+/// answered (stopping it under them would log their failures).
+async fn stop(server: tokio::task::JoinHandle<std::io::Result<()>>) {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    server.abort();
 }
 
 /// One request per tenant, so caches hold every key and tenant before measuring.
