@@ -10,11 +10,13 @@ use serde_json::json;
 use tenantry_api::Application;
 use tenantry_config::AdminToken;
 use tenantry_service::TenantScope;
+use tenantry_service::db::Db;
 use tenantry_service::page::PageRequest;
 use tenantry_service::products;
 use tenantry_service::tenants::{Registry, Slug};
 
 use crate::load::{Generator, Load, Mix};
+use crate::remote::Remote;
 use crate::report::figure;
 use crate::setup::{self, Bench, Tenant};
 
@@ -40,11 +42,47 @@ pub struct HttpArgs {
     /// shares this process (and the machine's cores) with the server.
     #[arg(long, value_enum, default_value_t = Generator::Auto)]
     load: Generator,
+    /// A server already running (e.g. `http://127.0.0.1:8080`) instead of one started here.
+    /// Its tenants are provisioned and seeded through its API, and deleted afterwards; its
+    /// RSS, statement count and the pgbench comparison are then not measured.
+    #[arg(long)]
+    url: Option<String>,
+    /// The control-plane token of the server at `--url`.
+    #[arg(long, env = "APP__AUTH__ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+/// The server under load.
+enum Server {
+    /// Started in this process: its statement counter and this process's RSS are read.
+    Here { task: tokio::task::JoinHandle<std::io::Result<()>>, db: Db },
+    /// Already running elsewhere (its tenants are the caller's to delete).
+    There,
 }
 
 /// Runs the scenario.
 pub async fn run(bench: &Bench, args: &HttpArgs) -> Result<(), String> {
     let most = args.tenants.iter().copied().max().unwrap_or(1);
+    let Some(url) = &args.url else { return run_here(bench, args, most).await };
+    let token = args.admin_token.clone().ok_or("--url needs --admin-token (or APP__AUTH__ADMIN_TOKEN)")?;
+    let remote = Remote::new(url, token);
+    eprintln!("bench: provisioning {most} tenants with {PRODUCTS} products each through {url}");
+    let tenants = remote.provision(most).await?;
+    let mut result = remote.seed(&tenants, PRODUCTS).await;
+    if result.is_ok() {
+        let strategy = json!({"url": remote.base(), "connections": args.connections,
+            "duration_s": args.duration, "load": format!("{:?}", args.load.resolve())});
+        result = measure(bench, args, remote.base().to_owned(), &tenants, Server::There, strategy).await;
+    }
+    let left = remote.delete(&tenants).await;
+    if left > 0 {
+        eprintln!("bench: {left} of the tenants made at {url} could not be deleted");
+    }
+    result
+}
+
+/// Starts the server in this process on the benchmark database, with the service's settings.
+async fn run_here(bench: &Bench, args: &HttpArgs, most: usize) -> Result<(), String> {
     let db = bench.db(5).await.map_err(|e| e.to_string())?;
     let registry = Registry::new(db.clone(), Duration::from_secs(30));
     eprintln!("bench: provisioning {most} tenants with {PRODUCTS} products each");
@@ -58,8 +96,7 @@ pub async fn run(bench: &Bench, args: &HttpArgs) -> Result<(), String> {
     settings.auth.admin_token = Some(AdminToken::try_from("bench-".repeat(8)).map_err(|e| e.to_string())?);
     let app = Application::build(&settings).await.map_err(|e| e.to_string())?;
     let base = format!("http://127.0.0.1:{}", app.port());
-    let server_db = app.db();
-    let server = tokio::spawn(app.run_until_stopped());
+    let server = Server::Here { db: app.db(), task: tokio::spawn(app.run_until_stopped()) };
     let strategy = json!({
         "pool": settings.database.max_connections,
         "pooler_mode": format!("{:?}", settings.database.pooler_mode),
@@ -69,12 +106,27 @@ pub async fn run(bench: &Bench, args: &HttpArgs) -> Result<(), String> {
         "duration_s": args.duration,
         "load": format!("{:?}", args.load.resolve()),
     });
+    measure(bench, args, base, &tenants, server, strategy).await
+}
 
+/// Drives the loads and prints the figures, then stops the server or deletes its tenants.
+async fn measure(
+    bench: &Bench,
+    args: &HttpArgs,
+    base: String,
+    tenants: &[Tenant],
+    server: Server,
+    strategy: serde_json::Value,
+) -> Result<(), String> {
+    let statements_run = || match &server {
+        Server::Here { db, .. } => Some(db.statements_run()),
+        Server::There => None,
+    };
     let mut single = None;
     for &count in &args.tenants {
         let subset = &tenants[..count];
         warm_up(&base, subset).await?;
-        let statements_before = server_db.statements_run();
+        let statements_before = statements_run();
         let load = Load {
             base: &base,
             tenants: subset,
@@ -85,21 +137,18 @@ pub async fn run(bench: &Bench, args: &HttpArgs) -> Result<(), String> {
         };
         let outcome = args.load.run(&load).await?;
         let rps = outcome.rps;
-        let statements = server_db.statements_run() - statements_before;
+        let statements = statements_run().zip(statements_before).map(|(after, before)| after - before);
         let mut ctx = strategy.clone();
         ctx["tenants"] = json!(count);
         figure("http", "requests per second", rps, "1/s", ctx.clone());
         figure("http", "p50 latency", outcome.p50_ms, "ms", ctx.clone());
         figure("http", "p99 latency", outcome.p99_ms, "ms", ctx.clone());
         figure("http", "failed requests", outcome.errors as f64, "", ctx.clone());
-        figure(
-            "http",
-            "statements per request",
-            statements as f64 / outcome.requests.max(1) as f64,
-            "",
-            ctx.clone(),
-        );
-        figure("http", rss_label(args.load), rss_mib("self").unwrap_or(f64::NAN), "MiB", ctx.clone());
+        if let Some(statements) = statements {
+            let per_request = statements as f64 / outcome.requests.max(1) as f64;
+            figure("http", "statements per request", per_request, "", ctx.clone());
+            figure("http", rss_label(args.load), rss_mib("self").unwrap_or(f64::NAN), "MiB", ctx.clone());
+        }
         let (avg, max) = backend_private_mib(&bench.url).await;
         figure("http", "Postgres backend private memory, mean", avg, "MiB", ctx.clone());
         figure("http", "Postgres backend private memory, max", max, "MiB", ctx.clone());
@@ -109,6 +158,15 @@ pub async fn run(bench: &Bench, args: &HttpArgs) -> Result<(), String> {
         }
     }
 
+    let server = match server {
+        Server::There => {
+            if args.pgbench {
+                eprintln!("bench: no pgbench comparison against --url (its database is not the bench's)");
+            }
+            return Ok(());
+        }
+        Server::Here { task, .. } => task,
+    };
     if args.pgbench {
         // The same request alone, for one tenant, against pgbench on its SQL.
         let load = Load {

@@ -9,6 +9,7 @@ mod http;
 mod load;
 mod migrate;
 mod provision;
+mod remote;
 mod report;
 mod setup;
 
