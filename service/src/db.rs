@@ -194,7 +194,9 @@ impl Db {
 
     /// The tenant's home sub-pool, chosen by a hash of its schema; when every connection there is
     /// busy and the next sub-pool has one idle, that one instead. So each backend meets about
-    /// 2/N of the tenants, and one busy tenant is not held to one sub-pool's connections.
+    /// 2/N of the tenants, and one busy tenant is not held to one sub-pool's connections. (A
+    /// connection on its way back counts as busy: sqlx pings it first, so even one client at a
+    /// time is served by both sub-pools.)
     fn pool_for(&self, scope: &TenantScope) -> &DatabaseConnection {
         if self.shards.is_empty() {
             return &self.conn;

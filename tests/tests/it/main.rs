@@ -11,4 +11,5 @@ mod openapi;
 mod orders;
 mod products;
 mod proven_isolation;
+mod routing;
 mod tenants;
