@@ -109,7 +109,8 @@ async fn run_here(bench: &Bench, args: &HttpArgs, most: usize) -> Result<(), Str
     measure(bench, args, base, &tenants, server, strategy).await
 }
 
-/// Drives the loads and prints the figures, then stops the server or deletes its tenants.
+/// Drives the loads and prints the figures, then stops an in-process server (a running
+/// server's tenants are deleted by the caller).
 async fn measure(
     bench: &Bench,
     args: &HttpArgs,

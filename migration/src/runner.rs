@@ -14,13 +14,13 @@
 //! Postgres creating files (docs/DESIGN-NOTES.md). A run is one transaction, so a failing
 //! migration leaves its tenant exactly as it was, ledger included.
 
-use sea_orm_migration::sea_orm::{ActiveValue::Set, EntityTrait};
-use sea_orm_migration::sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait,
-};
-use sea_orm_migration::sea_query::{Expr, ExprTrait, Iden, Query};
 use std::collections::HashSet;
 
+use sea_orm_migration::sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, Statement, TransactionTrait,
+};
+use sea_orm_migration::sea_query::{Expr, ExprTrait, Iden, Query};
 use sea_orm_migration::{MigrationStatus, MigratorTraitSelf, SchemaManager, seaql_migrations};
 
 use crate::control::{ControlMigrator, Tenants};

@@ -53,8 +53,9 @@ pub struct PoolOptions {
     /// Prepared statements cached per connection when there is no transaction pooler.
     pub statement_cache: usize,
     /// Tenant-affine sub-pools (0 or 1: one shared pool). With N, tenant queries go to one of
-    /// N sub-pools chosen by a hash of the tenant's schema, so each Postgres backend prepares
-    /// statements and caches relations for about 1/N of the tenants.
+    /// N sub-pools chosen by a hash of the tenant's schema (or the next one when it is busy),
+    /// so each Postgres backend prepares statements and caches relations for about 2/N of the
+    /// tenants.
     pub tenant_shards: u32,
     /// How long a connection serves before it is replaced: a backend's relation and plan
     /// caches only grow, so this bounds how large they can grow.
@@ -67,8 +68,6 @@ pub struct Db {
     conn: DatabaseConnection,
     /// Tenant-affine sub-pools; empty when tenant queries share `conn`.
     shards: Arc<Vec<DatabaseConnection>>,
-    /// Connections each sub-pool may open.
-    per_shard: u32,
     pooler: PoolerMode,
     statements: Arc<AtomicU64>,
 }
@@ -120,7 +119,7 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Db, ServiceErro
     if shards == 1 {
         let conn =
             open_pool(url, options, options.max_connections, options.statement_cache, &statements).await?;
-        return Ok(Db { conn, shards: Arc::default(), per_shard: 0, pooler: options.pooler, statements });
+        return Ok(Db { conn, shards: Arc::default(), pooler: options.pooler, statements });
     }
     // A small pool for the control plane, provisioning and the caches' misses, with a small
     // statement cache: provisioning runs each tenant's DDL once, and caching thousands of
@@ -132,7 +131,7 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Db, ServiceErro
     for _ in 0..shards {
         pools.push(open_pool(url, options, per_shard, options.statement_cache, &statements).await?);
     }
-    Ok(Db { conn, shards: Arc::new(pools), per_shard, pooler: options.pooler, statements })
+    Ok(Db { conn, shards: Arc::new(pools), pooler: options.pooler, statements })
 }
 
 async fn open_pool(
@@ -206,7 +205,7 @@ impl Db {
         let home = (std::hash::Hasher::finish(&hasher) % self.shards.len() as u64) as usize;
         let neighbour = (home + 1) % self.shards.len();
         let (home_pool, neighbour_pool) = (&self.shards[home], &self.shards[neighbour]);
-        if !has_free_connection(home_pool, self.per_shard) && idle(neighbour_pool) > 0 {
+        if !has_free_connection(home_pool) && idle(neighbour_pool) > 0 {
             return neighbour_pool;
         }
         home_pool
@@ -279,9 +278,9 @@ fn idle(conn: &DatabaseConnection) -> usize {
 }
 
 /// Whether a pool has a connection idle or room to open one.
-fn has_free_connection(conn: &DatabaseConnection, max: u32) -> bool {
+fn has_free_connection(conn: &DatabaseConnection) -> bool {
     let pool = conn.get_postgres_connection_pool();
-    pool.num_idle() > 0 || pool.size() < max
+    pool.num_idle() > 0 || pool.size() < pool.options().get_max_connections()
 }
 
 impl Work {

@@ -91,12 +91,14 @@ impl PageRequest {
         E::Model: Sync,
         C: ConnectionTrait,
     {
-        let statement = self.window(select.clone(), order).build(DbBackend::Postgres);
+        // Only a window that starts past row 0 can come back empty while rows match.
+        let count_select = (self.offset > 0).then(|| select.clone());
+        let statement = self.window(select, order).build(DbBackend::Postgres);
         let rows = conn.query_all_raw(statement).await?;
-        let total = match rows.first() {
-            Some(row) => u64::try_from(row.try_get::<i64>("", TOTAL)?).unwrap_or(0),
-            None if self.offset == 0 => 0,
-            None => select.count(conn).await?,
+        let total = match (rows.first(), count_select) {
+            (Some(row), _) => u64::try_from(row.try_get::<i64>("", TOTAL)?).unwrap_or(0),
+            (None, None) => 0,
+            (None, Some(select)) => select.count(conn).await?,
         };
         let items = rows.iter().map(|row| E::Model::from_query_result(row, "")).collect::<Result<_, _>>()?;
         Ok(Page { items, request: self, total })
