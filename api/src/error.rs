@@ -11,6 +11,10 @@ use serde::Serialize;
 use tenantry_service::ServiceError;
 use utoipa::ToSchema;
 
+/// Seconds a client is told to wait before retrying a 503 (`Retry-After`): about how long the
+/// service takes to notice the database is back.
+pub const RETRY_AFTER_SECS: u64 = 1;
+
 /// Everything a handler can fail with.
 #[derive(Debug, Display, Error)]
 pub enum ApiError {
@@ -90,7 +94,7 @@ impl ResponseError for ApiError {
                 ServiceError::Conflict(_) => StatusCode::CONFLICT,
                 ServiceError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
-                ServiceError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+                ServiceError::Timeout(_) | ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 ServiceError::Database(_) | ServiceError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
@@ -101,7 +105,9 @@ impl ResponseError for ApiError {
         let detail = if status.is_server_error() {
             log::error!("{status}: {self}");
             match self {
-                Self::Unavailable(_) => "the database is not reachable".to_owned(),
+                Self::Unavailable(_) | Self::Service(ServiceError::Unavailable(_)) => {
+                    "the database is not reachable; try again shortly".to_owned()
+                }
                 Self::Service(ServiceError::Timeout(_)) => "the request took too long; try again".to_owned(),
                 _ => "an internal error occurred; it has been logged".to_owned(),
             }
@@ -112,6 +118,10 @@ impl ResponseError for ApiError {
         let body = Problem { kind: "about:blank", title, status: status.as_u16(), detail };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 is worth retrying: the database is back, or the statement less contended.
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"tenantry\""));
         }

@@ -27,6 +27,10 @@ pub enum ServiceError {
     /// The input breaks a rule of the domain.
     #[display("{_0}")]
     Invalid(#[error(not(source))] String),
+    /// The database cannot be reached (down, restarting, or refusing connections): worth
+    /// retrying shortly. Never shown to clients in detail.
+    #[display("database unavailable: {_0}")]
+    Unavailable(#[error(not(source))] String),
     /// The database failed. Never shown to clients.
     #[display("database error: {_0}")]
     Database(DbErr),
