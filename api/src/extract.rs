@@ -6,10 +6,9 @@ use std::pin::Pin;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, Header};
+use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpRequest};
-use actix_web_httpauth::headers::authorization::{Authorization, Bearer};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tenantry_service::ServiceError;
@@ -41,8 +40,9 @@ fn check_admin(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
-/// The request's tenant: the one its API key opens. If the tenant header is sent too, it must
-/// name the same tenant (403 otherwise). No or unknown key: 401; suspended tenant: 403.
+/// The request's tenant: the one its API key opens, found by the tenant's immutable id. If the
+/// tenant header is sent too, it must be sent once and name the same tenant (400 for several
+/// values, 403 for another tenant). No or unknown key: 401; suspended tenant: 403.
 pub struct CurrentTenant(pub ResolvedTenant);
 
 impl FromRequest for CurrentTenant {
@@ -57,44 +57,61 @@ impl FromRequest for CurrentTenant {
         });
         Box::pin(async move {
             let (key, claimed, state) = found?;
-            let slug = state.keyring.authenticate(&key).await?;
-            if claimed.as_deref().is_some_and(|claimed| claimed != slug.as_str()) {
-                return Err(ServiceError::Forbidden(format!(
-                    "this API key belongs to another tenant than the {} header names",
-                    state.tenant_header_label
-                ))
-                .into());
-            }
-            let tenant = state.registry.resolve(slug.as_str()).await.map_err(|e| match e {
+            let id = state.keyring.authenticate(&key).await?;
+            let tenant = state.registry.resolve(id).await.map_err(|e| match e {
                 // The key outlived its tenant (deleted elsewhere): it opens nothing.
                 ServiceError::NotFound(_) => {
                     ServiceError::Unauthorized("unknown or revoked API key".to_owned())
                 }
                 e => e,
             })?;
+            if claimed.as_deref().is_some_and(|claimed| claimed != tenant.slug.as_str()) {
+                return Err(ServiceError::Forbidden(format!(
+                    "this API key belongs to another tenant than the {} header names",
+                    state.tenant_header_label
+                ))
+                .into());
+            }
             Ok(Self(tenant))
         })
     }
 }
 
-/// The bearer token of the request. Missing or not a bearer token: 401.
+/// The bearer token of the request. Missing, sent twice, or not a bearer token: 401. The
+/// scheme is matched ignoring case (RFC 9110 section 11.1).
 fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
-    if !req.headers().contains_key(header::AUTHORIZATION) {
-        return Err(ServiceError::Unauthorized("missing Authorization: Bearer credentials".to_owned()).into());
+    let unauthorized = |why: &str| ApiError::from(ServiceError::Unauthorized(why.to_owned()));
+    let mut values = req.headers().get_all(header::AUTHORIZATION);
+    let value = values.next().ok_or_else(|| unauthorized("missing Authorization: Bearer credentials"))?;
+    if values.next().is_some() {
+        return Err(unauthorized("send one Authorization header, not several"));
     }
-    let auth = Authorization::<Bearer>::parse(req).map_err(|_| {
-        ApiError::from(ServiceError::Unauthorized(
-            "the Authorization header must be 'Bearer <token>'".to_owned(),
-        ))
-    })?;
-    Ok(auth.as_ref().token().to_string())
+    let malformed = || unauthorized("the Authorization header must be 'Bearer <token>'");
+    let (scheme, token) = value.to_str().ok().and_then(|v| v.split_once(' ')).ok_or_else(malformed)?;
+    let token = token.trim_start_matches(' ');
+    if !scheme.eq_ignore_ascii_case("bearer") || !is_token68(token) {
+        return Err(malformed());
+    }
+    Ok(token.to_owned())
 }
 
-/// The tenant the tenant header names, if it is sent.
+/// RFC 9110's `token68`: the syntax of a bearer token.
+fn is_token68(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty() && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+/// The tenant the tenant header names, if it is sent. Several values (repeated headers, or
+/// one comma-separated list, which HTTP treats as the same) are refused: picking one would
+/// let a proxy and the service disagree on the tenant.
 fn claimed_tenant(req: &HttpRequest, state: &AppState) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get(&state.tenant_header) else { return Ok(None) };
-    let value = value.to_str().map_err(|_| {
-        ApiError::bad_request(format!("the {} header must be ASCII", state.tenant_header_label))
-    })?;
-    Ok(Some(value.to_owned()))
+    let label = &state.tenant_header_label;
+    let mut values = req.headers().get_all(&state.tenant_header);
+    let Some(value) = values.next() else { return Ok(None) };
+    let value =
+        value.to_str().map_err(|_| ApiError::bad_request(format!("the {label} header must be ASCII")))?;
+    if values.next().is_some() || value.contains(',') {
+        return Err(ApiError::bad_request(format!("the {label} header must be sent once, with one tenant")));
+    }
+    Ok(Some(value.trim().to_owned()))
 }

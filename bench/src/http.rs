@@ -13,7 +13,7 @@ use tenantry_service::TenantScope;
 use tenantry_service::db::Db;
 use tenantry_service::page::PageRequest;
 use tenantry_service::products;
-use tenantry_service::tenants::{Registry, Slug};
+use tenantry_service::tenants::Registry;
 
 use crate::load::{Generator, Load, Mix};
 use crate::remote::Remote;
@@ -181,7 +181,7 @@ async fn measure(
         let outcome = args.load.run(&load).await?;
         let (list_rps, errors) = (outcome.rps, outcome.errors);
         stop(server).await;
-        let tps = pgbench(&bench.url, &tenants[0].slug, args.connections, args.duration)?;
+        let tps = pgbench(&bench.url, &tenants[0], args.connections, args.duration)?;
         let ctx =
             json!({"tenants": 1, "clients": args.connections, "duration_s": args.duration, "failed": errors});
         figure(
@@ -273,8 +273,8 @@ fn private_mib(pid: i32) -> Option<f64> {
 
 /// pgbench -M prepared on the statement GET /products?limit=20 sends for one tenant (built by
 /// the service itself, its parameters bound by pgbench). Returns transactions per second.
-fn pgbench(url: &str, slug: &str, clients: usize, seconds: u64) -> Result<f64, String> {
-    let scope = TenantScope::new(Slug::parse(slug).map_err(|e| e.to_string())?.schema());
+fn pgbench(url: &str, tenant: &Tenant, clients: usize, seconds: u64) -> Result<f64, String> {
+    let scope = TenantScope::new(tenant.schema().map_err(|e| e.to_string())?);
     let page = PageRequest::new(Some(20), None).map_err(|e| e.to_string())?;
     let statement = products::list_statement(&scope, page, None);
     let mut script = String::new();

@@ -6,7 +6,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde_json::json;
 use tenantry_migration::fleet::{FleetOptions, migrate_fleet};
 use tenantry_migration::runner::{Direction, migrate_tenant};
-use tenantry_service::tenants::{Registry, Slug};
+use tenantry_service::tenants::Registry;
 
 use crate::report::figure;
 use crate::setup::{self, Bench};
@@ -32,7 +32,7 @@ pub async fn run(bench: &Bench, n: usize, jobs: usize) -> Result<(), String> {
     let started = Instant::now();
     stream::iter(&tenants)
         .map(|tenant| async move {
-            let schema = Slug::parse(&tenant.slug).map_err(|e| e.to_string())?.schema();
+            let schema = tenant.schema().map_err(|e| e.to_string())?;
             migrate_tenant(conn, &schema, Direction::Down(Some(1))).await.map_err(|e| e.to_string())
         })
         .buffer_unordered(jobs.max(1))

@@ -45,7 +45,9 @@ impl Remote {
                         )
                         .await?;
                     let key = reply["api_key"].as_str().ok_or("provisioning answered no api_key")?.to_owned();
-                    Ok::<_, String>(Tenant { slug, key })
+                    let schema =
+                        reply["schema"].as_str().ok_or("provisioning answered no schema")?.to_owned();
+                    Ok::<_, String>(Tenant { slug, schema, key })
                 }
             })
             .buffered(JOBS)

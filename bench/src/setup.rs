@@ -8,11 +8,11 @@ use sea_orm::prelude::Decimal;
 use secrecy::ExposeSecret;
 use tenantry_config::Settings;
 use tenantry_migration::database::{DatabaseName, drop_database, ensure_database};
-use tenantry_service::db::{CONTROL_STATEMENT_CACHE, Db, PoolOptions, PoolerMode, connect_and_prepare};
+use tenantry_service::db::{CONTROL_STATEMENT_CACHE, Db, PoolOptions, PoolerMode, Work, connect_and_prepare};
 use tenantry_service::entity::product;
 use tenantry_service::tenants::{self, NewTenant, Registry, Slug};
 use tenantry_service::values::Name;
-use tenantry_service::{ServiceError, TenantScope};
+use tenantry_service::{SchemaName, ServiceError, TenantScope};
 
 use crate::report::Samples;
 
@@ -33,8 +33,17 @@ pub struct Bench {
 pub struct Tenant {
     /// Its slug.
     pub slug: String,
+    /// Its schema, as the registry holds it.
+    pub schema: String,
     /// Its first API key.
     pub key: String,
+}
+
+impl Tenant {
+    /// Its schema, parsed.
+    pub fn schema(&self) -> Result<SchemaName, ServiceError> {
+        SchemaName::parse(&self.schema).map_err(|e| ServiceError::Invalid(e.to_string()))
+    }
 }
 
 impl Bench {
@@ -101,7 +110,11 @@ pub async fn provision(
             let provisioned = tenants::provision(db, registry, new).await?;
             let took = started.elapsed();
             Ok::<_, ServiceError>((
-                Tenant { slug: provisioned.tenant.slug, key: provisioned.key.secret },
+                Tenant {
+                    slug: provisioned.tenant.slug,
+                    schema: provisioned.tenant.schema_name,
+                    key: provisioned.key.secret,
+                },
                 took,
             ))
         })
@@ -126,15 +139,18 @@ pub async fn seed_products(
 ) -> Result<(), ServiceError> {
     stream::iter(tenants)
         .map(|tenant| async move {
-            let scope = TenantScope::new(Slug::parse(&tenant.slug)?.schema());
+            let scope = TenantScope::new(tenant.schema()?);
             let rows = (1..=count).map(|n| product::ActiveModel {
                 name: Set(format!("{}-p{n}", tenant.slug)),
                 price: Set(price(n)),
                 ..Default::default()
             });
-            let work = db.work().await?;
-            scope.insert_many(rows).exec_without_returning(&work).await?;
-            work.finish().await
+            let rows: Vec<_> = rows.collect();
+            let insert = async |work: &Work| {
+                scope.insert_many(rows.clone()).exec_without_returning(work).await?;
+                Ok(())
+            };
+            db.run(&scope, insert).await
         })
         .buffer_unordered(jobs.max(1))
         .try_collect::<Vec<()>>()

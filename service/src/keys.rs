@@ -18,7 +18,7 @@ use tenantry_entity::api_key::{self, Column, Entity as ApiKey, Model};
 pub use keyring::Keyring;
 
 use crate::ServiceError;
-use crate::db::Db;
+use crate::db::{Db, On};
 use crate::page::{Page, PageRequest};
 use crate::tenants::{self, Slug};
 
@@ -62,40 +62,39 @@ pub async fn issue_for(db: &impl ConnectionTrait, tenant_id: i64) -> Result<Issu
 
 /// Issues another key for tenant `slug`.
 pub async fn issue(db: &Db, slug: &Slug) -> Result<IssuedKey, ServiceError> {
-    let txn = db.begin().await?;
-    let tenant = tenants::find(&txn, slug).await?;
-    let issued = issue_for(&txn, tenant.id).await?;
-    txn.commit().await?;
-    Ok(issued)
+    db.atomic(On::Control, async |tx| issue_for(tx, tenants::find(tx, slug).await?.id).await).await
 }
 
 /// The tenant's keys, newest first; revoked keys included (with their revocation time).
 pub async fn list(db: &Db, slug: &Slug, page: PageRequest) -> Result<Page<Model>, ServiceError> {
-    let txn = db.begin().await?;
-    let tenant = tenants::find(&txn, slug).await?;
-    let select = ApiKey::find().filter(Column::TenantId.eq(tenant.id));
-    let found = page.fetch(&txn, select, |s| s.order_by_desc(Column::Id)).await?;
-    txn.commit().await?;
-    Ok(found)
+    db.atomic(On::Control, async |tx| {
+        let tenant = tenants::find(tx, slug).await?;
+        let select = ApiKey::find().filter(Column::TenantId.eq(tenant.id));
+        page.fetch(tx, select, |s| s.order_by_desc(Column::Id)).await
+    })
+    .await
 }
 
 /// Revokes key `id` of tenant `slug`. Revoking a revoked key changes nothing.
 pub async fn revoke(db: &Db, keyring: &Keyring, slug: &Slug, id: i64) -> Result<(), ServiceError> {
-    let txn = db.begin().await?;
-    let tenant = tenants::find(&txn, slug).await?;
-    let key = ApiKey::find()
-        .filter(Column::Id.eq(id))
-        .filter(Column::TenantId.eq(tenant.id))
-        .one(&txn)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("key {id} of tenant '{slug}'")))?;
-    ApiKey::update_many()
-        .col_expr(Column::RevokedAt, Expr::current_timestamp())
-        .filter(Column::Id.eq(key.id))
-        .filter(Column::RevokedAt.is_null())
-        .exec(&txn)
+    let key = db
+        .atomic(On::Control, async |tx| {
+            let tenant = tenants::find(tx, slug).await?;
+            let key = ApiKey::find()
+                .filter(Column::Id.eq(id))
+                .filter(Column::TenantId.eq(tenant.id))
+                .one(tx)
+                .await?
+                .ok_or_else(|| ServiceError::NotFound(format!("key {id} of tenant '{slug}'")))?;
+            ApiKey::update_many()
+                .col_expr(Column::RevokedAt, Expr::current_timestamp())
+                .filter(Column::Id.eq(key.id))
+                .filter(Column::RevokedAt.is_null())
+                .exec(tx)
+                .await?;
+            Ok(key)
+        })
         .await?;
-    txn.commit().await?;
     keyring.forget(&key.hash).await;
     Ok(())
 }

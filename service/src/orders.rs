@@ -21,10 +21,7 @@ pub async fn list(
     if let Some(product_id) = product_id {
         select = select.filter(Column::ProductId.eq(product_id));
     }
-    let work = db.work_for(scope).await?;
-    let found = page.fetch(&work, select, |s| s.order_by_asc(Column::Id)).await?;
-    work.finish().await?;
-    Ok(found)
+    db.run(scope, async |work| page.fetch(work, select.clone(), |s| s.order_by_asc(Column::Id)).await).await
 }
 
 /// Places an order. The total is the product's current price times the quantity, read and
@@ -36,30 +33,29 @@ pub async fn create(
     product_id: i64,
     quantity: Quantity,
 ) -> Result<Model, ServiceError> {
-    let txn = db.begin_for(scope).await?;
-    let product = scope
-        .find::<product::Entity>()
-        .filter(product::Column::Id.eq(product_id))
-        .lock_shared()
-        .one(&txn)
-        .await?
-        .ok_or_else(|| ServiceError::Unprocessable(format!("product {product_id} does not exist")))?;
-    let total = Money::price(product.price)?.times(quantity)?;
-    let row = order::ActiveModel {
-        product_id: Set(product.id),
-        quantity: Set(quantity.get()),
-        total_price: Set(total.get()),
-        ..Default::default()
-    };
-    let model = scope.insert(row).exec_with_returning(&txn).await?;
-    txn.commit().await?;
-    Ok(model)
+    db.atomic(scope, async |tx| {
+        let product = scope
+            .find::<product::Entity>()
+            .filter(product::Column::Id.eq(product_id))
+            .lock_shared()
+            .one(tx)
+            .await?
+            .ok_or_else(|| ServiceError::Unprocessable(format!("product {product_id} does not exist")))?;
+        let total = Money::price(product.price)?.times(quantity)?;
+        let row = order::ActiveModel {
+            product_id: Set(product.id),
+            quantity: Set(quantity.get()),
+            total_price: Set(total.get()),
+            ..Default::default()
+        };
+        Ok(scope.insert(row).exec_with_returning(tx).await?)
+    })
+    .await
 }
 
 /// One order by id.
 pub async fn get(db: &Db, scope: &TenantScope, id: i64) -> Result<Model, ServiceError> {
-    let work = db.work_for(scope).await?;
-    let found = scope.find::<Order>().filter(Column::Id.eq(id)).one(&work).await?;
-    work.finish().await?;
-    found.ok_or_else(|| ServiceError::NotFound(format!("order {id}")))
+    let found =
+        db.run(scope, async |work| Ok(scope.find::<Order>().filter(Column::Id.eq(id)).one(work).await?));
+    found.await?.ok_or_else(|| ServiceError::NotFound(format!("order {id}")))
 }

@@ -6,7 +6,7 @@ use sea_orm::{ActiveValue::Set, Value};
 use sea_orm::{ColumnTrait, DbBackend, QueryFilter, QueryOrder, QueryTrait, Select, Statement};
 use tenantry_entity::product::{self, Column, Entity as Product, Model};
 
-use crate::db::Db;
+use crate::db::{Db, Work};
 use crate::page::{Page, PageRequest};
 use crate::values::{Description, Money, Name};
 use crate::{ServiceError, TenantScope};
@@ -40,10 +40,7 @@ pub async fn list(
     page: PageRequest,
     query: Option<&str>,
 ) -> Result<Page<Model>, ServiceError> {
-    let work = db.work_for(scope).await?;
-    let found = page.fetch(&work, matching(scope, query), in_id_order).await?;
-    work.finish().await?;
-    Ok(found)
+    db.run(scope, async |work| page.fetch(work, matching(scope, query), in_id_order).await).await
 }
 
 /// The statement [`list`] sends, for benchmarks that replay it (e.g. with pgbench).
@@ -75,18 +72,14 @@ pub async fn create(db: &Db, scope: &TenantScope, new: NewProduct) -> Result<Mod
         price: Set(new.price.get()),
         ..Default::default()
     };
-    let work = db.work_for(scope).await?;
-    let created = scope.insert(row).exec_with_returning(&work).await?;
-    work.finish().await?;
-    Ok(created)
+    db.run(scope, async |work| Ok(scope.insert(row.clone()).exec_with_returning(work).await?)).await
 }
 
 /// One product by id.
 pub async fn get(db: &Db, scope: &TenantScope, id: i64) -> Result<Model, ServiceError> {
-    let work = db.work_for(scope).await?;
-    let found = scope.find::<Product>().filter(Column::Id.eq(id)).one(&work).await?;
-    work.finish().await?;
-    found.ok_or_else(|| not_found(id))
+    let found =
+        db.run(scope, async |work| Ok(scope.find::<Product>().filter(Column::Id.eq(id)).one(work).await?));
+    found.await?.ok_or_else(|| not_found(id))
 }
 
 /// Changes some fields of a product and returns it as it now is.
@@ -114,24 +107,20 @@ pub async fn update(
     if !changed {
         return get(db, scope, id).await;
     }
-    let work = db.work_for(scope).await?;
-    let updated = update.exec_with_returning(&work).await?;
-    work.finish().await?;
+    let updated = db.run(scope, async |work| Ok(update.clone().exec_with_returning(work).await?)).await?;
     updated.into_iter().next().ok_or_else(|| not_found(id))
 }
 
 /// Deletes a product; a product that orders refer to cannot be deleted.
 pub async fn delete(db: &Db, scope: &TenantScope, id: i64) -> Result<(), ServiceError> {
-    let work = db.work_for(scope).await?;
-    let result = scope.delete_many::<Product>().filter(Column::Id.eq(id)).exec(&work).await.map_err(|e| {
-        match ServiceError::from(e) {
-            ServiceError::Conflict(_) => {
-                ServiceError::Conflict(format!("product {id} has orders; it cannot be deleted"))
-            }
-            other => other,
+    let delete =
+        async |work: &Work| Ok(scope.delete_many::<Product>().filter(Column::Id.eq(id)).exec(work).await?);
+    let result = db.run(scope, delete).await.map_err(|e| match e {
+        ServiceError::Conflict(_) => {
+            ServiceError::Conflict(format!("product {id} has orders; it cannot be deleted"))
         }
+        other => other,
     })?;
-    work.finish().await?;
     if result.rows_affected == 0 {
         return Err(not_found(id));
     }

@@ -21,8 +21,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The server's database.
     pub db: TestDb,
-    /// The API key of each tenant provisioned through [`TestApp::create_tenant`].
-    keys: Mutex<HashMap<String, String>>,
+    /// The API key and schema of each tenant provisioned through [`TestApp::create_tenant`].
+    keys: Mutex<HashMap<String, (String, String)>>,
     /// The server's own database handle (to count the statements it runs).
     pub server_db: Db,
     /// The pooler between the server and its database, if any.
@@ -35,6 +35,14 @@ impl TestApp {
         let db = TestDb::new().await;
         let url = db.url().to_owned();
         Self::start(db, url, None, overrides).await
+    }
+
+    /// Starts a second instance of the application on this one's database, as a second server
+    /// of the same deployment would run: its own caches, the same registry. Drop it first.
+    pub async fn spawn_beside(&self) -> Self {
+        let db = self.db.beside();
+        let url = db.url().to_owned();
+        Self::start(db, url, None, &[]).await
     }
 
     /// Starts the application behind a real PgBouncer in transaction pooling mode with
@@ -91,13 +99,21 @@ impl TestApp {
         let response = self.post("/tenants", None, &body).await;
         assert_eq!(response.status, 201, "provisioning {slug}: {}", response.body);
         let key = response.body["api_key"].as_str().expect("a new tenant comes with a key").to_owned();
-        self.keys.lock().expect("keys lock").insert(slug.to_owned(), key);
+        let schema = response.body["schema"].as_str().expect("a new tenant names its schema").to_owned();
+        self.keys.lock().expect("keys lock").insert(slug.to_owned(), (key, schema));
         response.body
     }
 
     /// The API key [`TestApp::create_tenant`] got for `slug`.
     pub fn key_of(&self, slug: &str) -> Option<String> {
-        self.keys.lock().expect("keys lock").get(slug).cloned()
+        self.keys.lock().expect("keys lock").get(slug).map(|(key, _)| key.clone())
+    }
+
+    /// The schema of the tenant [`TestApp::create_tenant`] provisioned as `slug`, for a test's
+    /// own SQL; failing the test if there is none.
+    pub fn schema_of(&self, slug: &str) -> String {
+        let keys = self.keys.lock().expect("keys lock");
+        keys.get(slug).map(|(_, schema)| schema.clone()).unwrap_or_else(|| panic!("no tenant {slug} here"))
     }
 
     /// Creates a product in `tenant` and returns its JSON.

@@ -14,6 +14,8 @@ pub struct TestDb {
     name: DatabaseName,
     admin_url: String,
     url: String,
+    /// Whether dropping this value drops the database (not for a [`TestDb::beside`] handle).
+    owned: bool,
 }
 
 impl TestDb {
@@ -35,7 +37,18 @@ impl TestDb {
         admin.close().await.ok();
         let mut url = url::Url::parse(&admin_url).expect("admin URL parses");
         url.set_path(&format!("/{}", name.as_str()));
-        Self { name, admin_url, url: url.to_string() }
+        Self { name, admin_url, url: url.to_string(), owned: true }
+    }
+
+    /// Another handle on this same database, which does not drop it (e.g. for a second server
+    /// instance); it must not outlive this one.
+    pub fn beside(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            admin_url: self.admin_url.clone(),
+            url: self.url.clone(),
+            owned: false,
+        }
     }
 
     /// Connection URL of this database.
@@ -101,6 +114,9 @@ impl Drop for TestDb {
     /// Drops the database, even when the test panicked. Runs on its own thread and runtime
     /// because the test's runtime may be shutting down.
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;

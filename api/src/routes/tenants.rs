@@ -184,7 +184,7 @@ async fn delete_tenant(
     state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    tenants::delete(&state.db, &state.registry, &Slug::parse(&slug)?).await?;
+    tenants::delete(&state.db, &state.registry, &state.keyring, &Slug::parse(&slug)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

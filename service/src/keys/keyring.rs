@@ -5,33 +5,35 @@ use std::time::Duration;
 
 use moka::future::Cache;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use tenantry_entity::{api_key, tenant};
+use tenantry_entity::api_key;
 
 use super::hash;
 use crate::ServiceError;
-use crate::db::Db;
-use crate::tenants::Slug;
+use crate::db::{Db, On};
 
 /// Most keys remembered; beyond it the least used are evicted.
 const CAPACITY: u64 = 100_000;
 
-/// Maps key hashes to the slug of the tenant they open (`None`: unknown or revoked).
+/// Maps key hashes to the immutable registry id of the tenant they open (`None`: unknown or
+/// revoked). Never to a slug: a slug may later name another tenant.
 #[derive(Clone)]
 pub struct Keyring {
     db: Db,
-    cache: Cache<[u8; 32], Option<Slug>>,
+    cache: Cache<[u8; 32], Option<i64>>,
 }
 
 impl Keyring {
     /// A keyring over `db` whose entries are trusted for `ttl` (bounding how long a key revoked
     /// by another instance keeps working here).
     pub fn new(db: Db, ttl: Duration) -> Self {
-        Self { db, cache: Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build() }
+        let cache =
+            Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).support_invalidation_closures().build();
+        Self { db, cache }
     }
 
-    /// The slug of the tenant `secret` opens. Unknown or revoked keys are refused alike, and
+    /// The registry id of the tenant `secret` opens. Unknown or revoked keys are refused alike, and
     /// remembered as such, so a flood of wrong keys costs one query per key per TTL.
-    pub async fn authenticate(&self, secret: &str) -> Result<Slug, ServiceError> {
+    pub async fn authenticate(&self, secret: &str) -> Result<i64, ServiceError> {
         let digest = hash(secret);
         let db = self.db.clone();
         let found = self.cache.try_get_with(digest, async move { load(&db, &digest).await }).await.map_err(
@@ -48,19 +50,24 @@ impl Keyring {
             self.cache.insert(digest, None).await;
         }
     }
+
+    /// Forgets every key of the tenant with registry id `tenant_id` (after its deletion).
+    pub fn forget_tenant(&self, tenant_id: i64) {
+        // Only fails if invalidation closures are not enabled, and they are (see `new`).
+        if let Err(e) = self.cache.invalidate_entries_if(move |_, opens| *opens == Some(tenant_id)) {
+            log::warn!("could not drop the cached keys of tenant {tenant_id}: {e}");
+        }
+    }
 }
 
-async fn load(db: &Db, digest: &[u8; 32]) -> Result<Option<Slug>, ServiceError> {
-    let work = db.work().await?;
-    let found = api_key::Entity::find()
-        .filter(api_key::Column::Hash.eq(digest.to_vec()))
-        .filter(api_key::Column::RevokedAt.is_null())
-        .find_also_related(tenant::Entity)
-        .one(&work)
+async fn load(db: &Db, digest: &[u8; 32]) -> Result<Option<i64>, ServiceError> {
+    let found = db
+        .run(On::Control, async |work| {
+            let select = api_key::Entity::find()
+                .filter(api_key::Column::Hash.eq(digest.to_vec()))
+                .filter(api_key::Column::RevokedAt.is_null());
+            Ok(select.one(work).await?)
+        })
         .await?;
-    work.finish().await?;
-    match found {
-        Some((_, Some(tenant))) => Ok(Some(Slug::parse(&tenant.slug)?)),
-        _ => Ok(None),
-    }
+    Ok(found.map(|key| key.tenant_id))
 }

@@ -5,7 +5,8 @@ mod slug;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
 };
 use tenantry_entity::tenant::{self, State};
 use tenantry_migration::database::sql_state;
@@ -14,16 +15,27 @@ use tenantry_migration::runner::{Direction, migrate_tenant_in};
 pub use registry::{Registry, ResolvedTenant};
 pub use slug::{MAX_SLUG_LEN, Slug};
 
-use crate::ServiceError;
-use crate::db::Db;
-use crate::keys::{self, IssuedKey};
+use crate::db::{Db, On, Tx};
+use crate::keys::{self, IssuedKey, Keyring};
 use crate::page::{Page, PageRequest};
 use crate::values::Name;
+use crate::{SchemaName, ServiceError};
+
+/// Prefix of every tenant schema, so tenant schemas are recognisable at a glance.
+const SCHEMA_PREFIX: &str = "tenant_";
+
+/// The schema of the tenant with registry id `id`: `tenant_<id>`. Ids are never reused, so
+/// neither is a schema name: a credential or cache entry for a deleted tenant can never reach
+/// the tables of a later tenant that carries the same slug.
+pub fn schema_for(id: i64) -> Result<SchemaName, ServiceError> {
+    SchemaName::parse(&format!("{SCHEMA_PREFIX}{id}"))
+        .map_err(|e| ServiceError::Unexpected(format!("tenant id {id} gives no schema name: {e}")))
+}
 
 /// A tenant to provision.
 #[derive(Clone, Debug)]
 pub struct NewTenant {
-    /// Its slug (the schema is derived from it).
+    /// Its slug: a label, unique among current tenants, that names no schema.
     pub slug: Slug,
     /// Its display name.
     pub name: Name,
@@ -39,26 +51,32 @@ pub struct Provisioned {
 }
 
 /// Creates a tenant in ONE transaction: registry row, its first API key, `CREATE SCHEMA`, the
-/// tenant migrations. Any failure rolls all of it back. A slug already taken (or a stray
-/// schema of the same name) is a conflict.
+/// tenant migrations. Any failure rolls all of it back. A slug already taken is a conflict; so
+/// is a stray schema that already has the new tenant's schema name (it is never adopted).
 pub async fn provision(db: &Db, registry: &Registry, new: NewTenant) -> Result<Provisioned, ServiceError> {
-    let schema = new.slug.schema();
-    let txn = db.begin().await?;
+    let (model, key) = db.atomic(On::Control, async |tx| provision_in(tx, &new).await).await?;
+    registry.remember(&model).await?;
+    Ok(Provisioned { tenant: model, key })
+}
+
+async fn provision_in(tx: &Tx, new: &NewTenant) -> Result<(tenant::Model, IssuedKey), ServiceError> {
+    let id = next_id(tx).await?;
+    let schema = schema_for(id)?;
     let row = tenant::ActiveModel {
+        id: Set(id),
         slug: Set(new.slug.as_str().to_owned()),
         schema_name: Set(schema.as_str().to_owned()),
-        name: Set(new.name.into_inner()),
+        name: Set(new.name.clone().into_inner()),
         state: Set(State::Active),
         ..Default::default()
     };
-    let inserted =
-        tenant::Entity::insert(row).exec_with_returning(&txn).await.map_err(|e| match e.sql_err() {
-            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-                ServiceError::Conflict(format!("tenant '{}' already exists", new.slug))
-            }
-            _ => e.into(),
-        })?;
-    txn.execute_unprepared(&format!("CREATE SCHEMA {}", schema.quoted())).await.map_err(|e| {
+    tenant::Entity::insert(row).exec_without_returning(tx).await.map_err(|e| match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+            ServiceError::Conflict(format!("tenant '{}' already exists", new.slug))
+        }
+        _ => e.into(),
+    })?;
+    tx.execute_unprepared(&format!("CREATE SCHEMA {}", schema.quoted())).await.map_err(|e| {
         // 42P06 duplicate_schema: a schema of that name exists outside the registry.
         if sql_state(&e).as_deref() == Some("42P06") {
             ServiceError::Conflict(format!("schema {schema} already exists"))
@@ -66,15 +84,13 @@ pub async fn provision(db: &Db, registry: &Registry, new: NewTenant) -> Result<P
             e.into()
         }
     })?;
-    let key = keys::issue_for(&txn, inserted.id).await?;
-    migrate_tenant_in(txn.transaction(), &schema, Direction::Up(None)).await?;
-    let model = tenant::Entity::find_by_id(inserted.id)
-        .one(&txn)
+    let key = keys::issue_for(tx, id).await?;
+    migrate_tenant_in(tx.transaction(), &schema, Direction::Up(None)).await?;
+    let model = tenant::Entity::find_by_id(id)
+        .one(tx)
         .await?
         .ok_or_else(|| ServiceError::Unexpected("provisioned tenant vanished".to_owned()))?;
-    txn.commit().await?;
-    registry.remember(&model).await?;
-    Ok(Provisioned { tenant: model, key })
+    Ok((model, key))
 }
 
 /// Changes a tenant's display name and/or lifecycle state. Suspension takes effect at once on
@@ -95,9 +111,8 @@ pub async fn update(
     if let Some(state) = state {
         update = update.col_expr(tenant::Column::State, Expr::value(state));
     }
-    let txn = db.begin().await?;
-    let updated = update.exec_with_returning(&txn).await?;
-    txn.commit().await?;
+    let updated =
+        db.atomic(On::Control, async |tx| Ok(update.clone().exec_with_returning(tx).await?)).await?;
     let model =
         updated.into_iter().next().ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))?;
     registry.remember(&model).await?;
@@ -106,43 +121,61 @@ pub async fn update(
 
 /// Tenants in slug order.
 pub async fn list(db: &Db, page: PageRequest) -> Result<Page<tenant::Model>, ServiceError> {
-    let txn = db.begin().await?;
-    let found = page.fetch(&txn, tenant::Entity::find(), |s| s.order_by_asc(tenant::Column::Slug)).await?;
-    txn.commit().await?;
-    Ok(found)
+    db.run(On::Control, async |work| {
+        page.fetch(work, tenant::Entity::find(), |s| s.order_by_asc(tenant::Column::Slug)).await
+    })
+    .await
 }
 
 /// One tenant by slug.
 pub async fn get(db: &Db, slug: &Slug) -> Result<tenant::Model, ServiceError> {
-    let txn = db.begin().await?;
-    let found = find(&txn, slug).await?;
-    txn.commit().await?;
-    Ok(found)
+    db.run(On::Control, async |work| find(work, slug).await).await
 }
 
 /// Deletes a tenant: drops its schema with all its data and removes its registry row (its keys
-/// go with it), in one transaction.
-pub async fn delete(db: &Db, registry: &Registry, slug: &Slug) -> Result<(), ServiceError> {
-    let txn = db.begin().await?;
-    let model = tenant::Entity::find()
-        .filter(tenant::Column::Slug.eq(slug.as_str()))
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))?;
-    // The schema comes from the slug, never from the stored text.
-    let schema = slug.schema();
-    if model.schema_name != schema.as_str() {
-        return Err(ServiceError::Unexpected(format!(
-            "registry row for '{slug}' names schema {}",
-            model.schema_name
-        )));
-    }
-    txn.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {} CASCADE", schema.quoted())).await?;
-    tenant::Entity::delete_by_id(model.id).exec(&txn).await?;
-    txn.commit().await?;
-    registry.forget(slug).await;
+/// go with it), in one transaction. This instance forgets the tenant and its keys at once.
+pub async fn delete(
+    db: &Db,
+    registry: &Registry,
+    keyring: &Keyring,
+    slug: &Slug,
+) -> Result<(), ServiceError> {
+    let model = db
+        .atomic(On::Control, async |tx| {
+            let model = tenant::Entity::find()
+                .filter(tenant::Column::Slug.eq(slug.as_str()))
+                .lock_exclusive()
+                .one(tx)
+                .await?
+                .ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))?;
+            // The stored name reaches SQL only through the validated type.
+            let schema = SchemaName::parse(&model.schema_name).map_err(|e| {
+                ServiceError::Unexpected(format!(
+                    "registry row for '{slug}' holds an invalid schema name: {e}"
+                ))
+            })?;
+            tx.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {} CASCADE", schema.quoted())).await?;
+            tenant::Entity::delete_by_id(model.id).exec(tx).await?;
+            Ok(model)
+        })
+        .await?;
+    registry.forget(model.id).await;
+    keyring.forget_tenant(model.id);
     Ok(())
+}
+
+/// Takes the next registry id from the id column's own sequence, so the schema name can be
+/// derived from it before the row is written. A rolled-back provisioning burns its id, which
+/// is what keeps ids (and so schema names) from ever being handed out twice.
+async fn next_id(conn: &impl ConnectionTrait) -> Result<i64, ServiceError> {
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT nextval(pg_get_serial_sequence('tenantry.tenants', 'id')) AS id",
+        ))
+        .await?
+        .ok_or_else(|| ServiceError::Unexpected("nextval returned no row".to_owned()))?;
+    Ok(row.try_get::<i64>("", "id")?)
 }
 
 /// The registry row of `slug`, on `conn` (usually a transaction); not found is an error.

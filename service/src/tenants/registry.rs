@@ -1,20 +1,23 @@
 //! [`Registry`]: tenant resolution for every data-plane request, cached in memory.
 //!
-//! A hit costs no database query. Provisioning and deletion through this instance update the
-//! cache at once; changes made elsewhere (another instance, an operator) are seen within the
-//! TTL. Unknown slugs are cached too, so a client hammering a wrong slug costs one query per
-//! TTL, not one per request.
+//! Entries are keyed by the tenant's immutable registry id, never by its slug: a slug is a
+//! label that a later tenant may carry again, an id is never reused, and neither is the schema
+//! derived from it. So however stale an entry is, on whichever instance, it can only name the
+//! tenant it was read for: the worst it can do is serve a suspension late or point at a schema
+//! that is gone (which refuses the request). A hit costs no database query. Provisioning,
+//! suspension and deletion through this instance update the cache at once; changes made
+//! elsewhere are seen within the TTL. Unknown ids are cached too.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::EntityTrait;
 use tenantry_entity::tenant::{self, State};
 
 use super::Slug;
-use crate::db::Db;
-use crate::{ServiceError, TenantScope};
+use crate::db::{Db, On};
+use crate::{SchemaName, ServiceError, TenantScope};
 
 /// Most registry entries kept; beyond it the least used are evicted.
 const CAPACITY: u64 = 100_000;
@@ -22,7 +25,9 @@ const CAPACITY: u64 = 100_000;
 /// What a request needs to know about its tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedTenant {
-    /// The tenant's slug.
+    /// The tenant's immutable registry id.
+    pub id: i64,
+    /// The tenant's slug (its current label).
     pub slug: Slug,
     /// Builds queries on the tenant's tables.
     pub scope: TenantScope,
@@ -34,7 +39,7 @@ pub struct ResolvedTenant {
 #[derive(Clone)]
 pub struct Registry {
     db: Db,
-    cache: Cache<Slug, Option<ResolvedTenant>>,
+    cache: Cache<i64, Option<ResolvedTenant>>,
 }
 
 impl Registry {
@@ -43,21 +48,18 @@ impl Registry {
         Self { db, cache: Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build() }
     }
 
-    /// The active tenant `slug` names. Unknown: not found; suspended: forbidden.
-    pub async fn resolve(&self, slug: &str) -> Result<ResolvedTenant, ServiceError> {
-        let slug = Slug::parse(slug)?;
+    /// The active tenant with registry id `id`. Unknown: not found; suspended: forbidden.
+    pub async fn resolve(&self, id: i64) -> Result<ResolvedTenant, ServiceError> {
         let db = self.db.clone();
-        let key = slug.clone();
-        let found =
-            self.cache.try_get_with(slug.clone(), async move { load(&db, &key).await }).await.map_err(
-                |e: Arc<ServiceError>| {
-                    Arc::try_unwrap(e).unwrap_or_else(|e| ServiceError::Unexpected(e.to_string()))
-                },
-            )?;
+        let found = self.cache.try_get_with(id, async move { load(&db, id).await }).await.map_err(
+            |e: Arc<ServiceError>| {
+                Arc::try_unwrap(e).unwrap_or_else(|e| ServiceError::Unexpected(e.to_string()))
+            },
+        )?;
         match found {
-            None => Err(ServiceError::NotFound(format!("tenant '{slug}'"))),
+            None => Err(ServiceError::NotFound(format!("tenant {id}"))),
             Some(tenant) if tenant.state == State::Suspended => {
-                Err(ServiceError::Forbidden(format!("tenant '{slug}' is suspended")))
+                Err(ServiceError::Forbidden(format!("tenant '{}' is suspended", tenant.slug)))
             }
             Some(tenant) => Ok(tenant),
         }
@@ -66,28 +68,30 @@ impl Registry {
     /// Records a tenant as it now is (after provisioning or a state change).
     pub async fn remember(&self, model: &tenant::Model) -> Result<(), ServiceError> {
         let resolved = resolved(model)?;
-        self.cache.insert(resolved.slug.clone(), Some(resolved)).await;
+        self.cache.insert(resolved.id, Some(resolved)).await;
         Ok(())
     }
 
-    /// Records that `slug` no longer exists.
-    pub async fn forget(&self, slug: &Slug) {
-        self.cache.insert(slug.clone(), None).await;
+    /// Records that the tenant with registry id `id` no longer exists.
+    pub async fn forget(&self, id: i64) {
+        self.cache.insert(id, None).await;
     }
 }
 
-async fn load(db: &Db, slug: &Slug) -> Result<Option<ResolvedTenant>, ServiceError> {
-    let work = db.work().await?;
-    let model = tenant::Entity::find().filter(tenant::Column::Slug.eq(slug.as_str())).one(&work).await?;
-    work.finish().await?;
+async fn load(db: &Db, id: i64) -> Result<Option<ResolvedTenant>, ServiceError> {
+    let model = db.run(On::Control, async |work| Ok(tenant::Entity::find_by_id(id).one(work).await?)).await?;
     model.as_ref().map(resolved).transpose()
 }
 
+/// The registry row as a request needs it. The schema is the stored one, parsed: for tenants
+/// provisioned before schemas were derived from ids it is `tenant_<slug>`, and it is unique
+/// and never reused either way.
 fn resolved(model: &tenant::Model) -> Result<ResolvedTenant, ServiceError> {
-    let schema = tenantry_migration::SchemaName::parse(&model.schema_name).map_err(|e| {
+    let schema = SchemaName::parse(&model.schema_name).map_err(|e| {
         ServiceError::Unexpected(format!("registry row {} holds an invalid schema name: {e}", model.id))
     })?;
     Ok(ResolvedTenant {
+        id: model.id,
         slug: Slug::parse(&model.slug)?,
         scope: TenantScope::new(schema),
         state: model.state,

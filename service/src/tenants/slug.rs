@@ -1,14 +1,12 @@
-//! [`Slug`]: a tenant's public identifier, from which its schema name is derived.
+//! [`Slug`]: a tenant's public, mutable label. It names no schema: identity is the tenant's
+//! registry id (see [`super::schema_for`]).
 
 use tenantry_migration::{SchemaName, SchemaNameError};
 
 use crate::ServiceError;
 
-/// Longest slug: 40 characters keeps `tenant_<slug>` well within Postgres' 63-byte limit.
+/// Longest slug, in characters.
 pub const MAX_SLUG_LEN: usize = 40;
-/// Prefix of every tenant schema: tenant schemas are recognisable at a glance, and no slug can
-/// collide with a schema that is not a tenant's.
-const SCHEMA_PREFIX: &str = "tenant_";
 
 /// A tenant slug: `[a-z][a-z0-9_]{0,39}`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -28,8 +26,8 @@ impl Slug {
         if let Some(bad) = s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')) {
             return Err(invalid(format!("it may contain only a-z, 0-9 and _, not {bad:?}")));
         }
-        // A slug never becomes a schema name by itself, but one that reads like a reserved
-        // schema (`public`, `pg_catalog`, the control schema...) only invites confusion.
+        // A slug never becomes a schema name, but one that reads like a reserved schema
+        // (`public`, `pg_catalog`, the control schema...) only invites confusion.
         if let Err(SchemaNameError::Reserved(_)) = SchemaName::parse(s) {
             return Err(invalid(format!("{s:?} is reserved")));
         }
@@ -39,13 +37,6 @@ impl Slug {
     /// The slug as written.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-
-    /// The tenant's schema: `tenant_<slug>`. Always valid, since the slug grammar is a subset of
-    /// the schema grammar and the prefix rules out every reserved name.
-    pub fn schema(&self) -> SchemaName {
-        SchemaName::parse(&format!("{SCHEMA_PREFIX}{}", self.0))
-            .unwrap_or_else(|e| unreachable!("slug {:?} derived an invalid schema name: {e}", self.0))
     }
 }
 
@@ -58,14 +49,6 @@ impl std::fmt::Display for Slug {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_slug_derives_its_schema() {
-        let slug = Slug::parse("acme").expect("valid");
-        assert_eq!(slug.schema().as_str(), "tenant_acme");
-        let longest = Slug::parse(&"z".repeat(MAX_SLUG_LEN)).expect("valid");
-        assert_eq!(longest.schema().as_str().len(), 47);
-    }
 
     #[test]
     fn reserved_schema_names_are_refused_as_slugs() {

@@ -102,8 +102,9 @@ async fn a_key_of_one_tenant_naming_another_is_forbidden() {
     }
     let write = app.client.post(app.url("/products")).bearer_auth(&acme_key).header("X-Tenant", "other");
     app.send_raw(write.json(&json!({"name": "x", "price": "1"}))).await.assert_problem(403, "another tenant");
-    assert_eq!(app.db.count("SELECT count(*) AS n FROM tenant_acme.products").await, 0);
-    assert_eq!(app.db.count("SELECT count(*) AS n FROM tenant_other.products").await, 1);
+    let count = |slug| format!("SELECT count(*) AS n FROM {}.products", app.schema_of(slug));
+    assert_eq!(app.db.count(&count("acme")).await, 0);
+    assert_eq!(app.db.count(&count("other")).await, 1);
 }
 
 #[tokio::test]
@@ -161,7 +162,8 @@ async fn a_suspended_tenant_is_refused_without_touching_its_schema() {
     assert_eq!(suspended.status, 200, "{suspended:?}");
     assert_eq!(suspended.body["state"], "suspended");
     // Were the schema touched, these requests would now fail with a 500.
-    app.db.execute("ALTER SCHEMA tenant_acme RENAME TO tenant_acme_away").await;
+    let schema = app.schema_of("acme");
+    app.db.execute(&format!("ALTER SCHEMA {schema} RENAME TO away")).await;
 
     app.get("/products", Some("acme")).await.assert_problem(403, "suspended");
     app.post("/orders", Some("acme"), &json!({"product_id": 1, "quantity": 1}))
@@ -173,7 +175,7 @@ async fn a_suspended_tenant_is_refused_without_touching_its_schema() {
         "the control plane still works"
     );
 
-    app.db.execute("ALTER SCHEMA tenant_acme_away RENAME TO tenant_acme").await;
+    app.db.execute(&format!("ALTER SCHEMA away RENAME TO {schema}")).await;
     let active = app.patch("/tenants/acme", None, &json!({"state": "active"})).await;
     assert_eq!(active.body["state"], "active");
     assert_eq!(app.get("/products", Some("acme")).await.body["total"], 1);
@@ -223,7 +225,7 @@ async fn a_statement_that_runs_too_long_is_cancelled_and_answered_503() {
     let txn = sea_orm::TransactionTrait::begin(&blocker).await.expect("begin");
     sea_orm::ConnectionTrait::execute_unprepared(
         &txn,
-        "LOCK TABLE tenant_acme.products IN ACCESS EXCLUSIVE MODE",
+        &format!("LOCK TABLE {}.products IN ACCESS EXCLUSIVE MODE", app.schema_of("acme")),
     )
     .await
     .expect("lock");

@@ -5,11 +5,12 @@ use tenantry_tests::TestApp;
 
 /// Counts every row a data-plane write could have touched.
 async fn row_counts(app: &TestApp) -> (i64, i64, String) {
-    let products = app.db.count("SELECT count(*) AS n FROM tenant_acme.products").await;
-    let orders = app.db.count("SELECT count(*) AS n FROM tenant_acme.orders").await;
+    let schema = app.schema_of("acme");
+    let products = app.db.count(&format!("SELECT count(*) AS n FROM {schema}.products")).await;
+    let orders = app.db.count(&format!("SELECT count(*) AS n FROM {schema}.orders")).await;
     let snapshot = app
         .db
-        .strings("SELECT coalesce(string_agg(id || ':' || name || ':' || coalesce(description, '') || ':' || price, ',' ORDER BY id), '') AS v FROM tenant_acme.products")
+        .strings(&format!("SELECT coalesce(string_agg(id || ':' || name || ':' || coalesce(description, '') || ':' || price, ',' ORDER BY id), '') AS v FROM {schema}.products"))
         .await
         .concat();
     (products, orders, snapshot)
@@ -117,13 +118,14 @@ async fn paging_parameters_out_of_range_are_refused_not_clamped() {
 async fn a_database_failure_is_a_generic_500_that_leaks_no_sql() {
     let app = TestApp::spawn().await;
     app.create_tenant("acme").await;
-    app.db.execute("DROP TABLE tenant_acme.orders; DROP TABLE tenant_acme.products").await;
+    let schema = app.schema_of("acme");
+    app.db.execute(&format!("DROP TABLE {schema}.orders; DROP TABLE {schema}.products")).await;
 
     let reply = app.get("/products", Some("acme")).await;
 
     reply.assert_problem(500, "an internal error occurred");
     let text = reply.body.to_string();
-    for leak in ["products", "relation", "SELECT", "tenant_acme", "does not exist"] {
+    for leak in ["products", "relation", "SELECT", &schema, "does not exist"] {
         assert!(!text.contains(leak), "500 body leaks {leak:?}: {text}");
     }
 }

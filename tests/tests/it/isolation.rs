@@ -44,7 +44,10 @@ async fn an_order_for_another_tenants_product_is_rejected() {
         app.post("/orders", Some("tenant_b"), &json!({"product_id": b_only["id"], "quantity": 1})).await;
 
     reply.assert_problem(422, "does not exist");
-    assert_eq!(app.db.count("SELECT count(*) AS n FROM tenant_tenant_b.orders").await, 0);
+    assert_eq!(
+        app.db.count(&format!("SELECT count(*) AS n FROM {}.orders", app.schema_of("tenant_b"))).await,
+        0
+    );
     app.get(&format!("/products/{}", b_only["id"]), Some("tenant_b")).await.assert_problem(404, "not found");
 }
 

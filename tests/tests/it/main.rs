@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod health;
 mod hostile;
+mod identity;
 mod isolation;
 mod migrations;
 mod openapi;

@@ -29,7 +29,7 @@ async fn an_order_for_a_product_that_does_not_exist_is_unprocessable() {
     let reply = app.post("/orders", Some("acme"), &json!({"product_id": 424242, "quantity": 1})).await;
 
     reply.assert_problem(422, "product 424242 does not exist");
-    assert_eq!(app.db.count("SELECT count(*) AS n FROM tenant_acme.orders").await, 0);
+    assert_eq!(app.db.count(&format!("SELECT count(*) AS n FROM {}.orders", app.schema_of("acme"))).await, 0);
 }
 
 #[tokio::test]

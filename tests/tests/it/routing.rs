@@ -1,13 +1,13 @@
 //! Tenant-affine sub-pools: a tenant's queries stay on its own backends, and a busy tenant
 //! spills to the next sub-pool instead of waiting.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use tenantry_service::TenantScope;
 use tenantry_service::db::{Db, PoolOptions, PoolerMode, connect};
-use tenantry_service::tenants::Slug;
+use tenantry_service::{SchemaName, ServiceError, TenantScope};
 use tenantry_tests::TestDb;
+use tokio::sync::Notify;
 
 /// Four sub-pools of one connection each, so a sub-pool is one backend.
 async fn four_single_connection_shards(test_db: &TestDb) -> Db {
@@ -24,20 +24,21 @@ async fn four_single_connection_shards(test_db: &TestDb) -> Db {
     connect(test_db.url(), &options).await.expect("pool")
 }
 
-fn scope(slug: &str) -> TenantScope {
-    TenantScope::new(Slug::parse(slug).expect("slug").schema())
+fn scope(name: &str) -> TenantScope {
+    TenantScope::new(SchemaName::parse(&format!("tenant_{name}")).expect("a schema name"))
 }
 
 /// The backend that serves `scope`'s next unit of work.
-async fn backend_of(db: &Db, scope: &TenantScope) -> i32 {
-    let work = db.work_for(scope).await.expect("a connection");
-    let row = work
+async fn backend_of(db: &Db, scope: &TenantScope) -> Result<i32, ServiceError> {
+    db.run(scope, async |work| pid(work).await).await
+}
+
+async fn pid(conn: &impl ConnectionTrait) -> Result<i32, ServiceError> {
+    let row = conn
         .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT pg_backend_pid() AS pid"))
-        .await
-        .expect("query")
-        .expect("a row");
-    work.finish().await.expect("finish");
-    row.try_get("", "pid").expect("pid")
+        .await?
+        .ok_or_else(|| ServiceError::Unexpected("no row".to_owned()))?;
+    Ok(row.try_get("", "pid")?)
 }
 
 #[tokio::test]
@@ -50,7 +51,7 @@ async fn each_tenant_keeps_to_two_backends_and_tenants_spread_over_all() {
     for tenant in &tenants {
         let mut seen = Vec::new();
         for _ in 0..8 {
-            seen.push(backend_of(&db, tenant).await);
+            seen.push(backend_of(&db, tenant).await.expect("a backend"));
         }
         seen.sort_unstable();
         seen.dedup();
@@ -71,37 +72,39 @@ async fn a_tenant_whose_sub_pool_is_busy_is_served_by_the_next_one() {
     let db = four_single_connection_shards(&test_db).await;
     // Every sub-pool opens its connection on start-up (sqlx checks it can connect); use them.
     for i in 0..12 {
-        backend_of(&db, &scope(&format!("t{i}"))).await;
+        backend_of(&db, &scope(&format!("t{i}"))).await.expect("a backend");
     }
     let busy = scope("t0");
-    let held = db.begin_for(&busy).await.expect("the tenant's only connection");
-    let held_by = held
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT pg_backend_pid() AS pid"))
-        .await
-        .expect("query")
-        .expect("a row")
-        .try_get::<i32>("", "pid")
-        .expect("pid");
-
-    // The next sub-pool's connection counts as idle only once sqlx's ping on its release has
-    // come back, which a loaded machine can delay; without the spill every attempt would wait
-    // for the held connection and time out after 1 s.
-    let mut elsewhere = None;
-    for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        if let Ok(work) = db.work_for(&busy).await {
-            let pid = work
-                .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT pg_backend_pid() AS pid"))
-                .await;
-            work.finish().await.expect("finish");
-            if let Ok(Some(row)) = pid {
-                elsewhere = Some(row.try_get::<i32>("", "pid").expect("pid"));
-                break;
+    let held_by = std::sync::Mutex::new(None);
+    let release = Notify::new();
+    // Holds the tenant's only connection of its own sub-pool until released.
+    let holder = db.atomic(&busy, async |tx| {
+        *held_by.lock().expect("lock") = Some(pid(tx).await?);
+        release.notified().await;
+        Ok(())
+    });
+    let prober = async {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let held = loop {
+            if let Some(pid) = *held_by.lock().expect("lock") {
+                break pid;
             }
-        }
-    }
-    drop(held);
-
-    let elsewhere = elsewhere.expect("served while its own sub-pool's connection was held");
-    assert_ne!(elsewhere, held_by, "served by another sub-pool's backend");
+            assert!(Instant::now() < deadline, "the holder never got its connection");
+            tokio::task::yield_now().await;
+        };
+        // The next sub-pool's connection counts as idle only once sqlx's ping on its release
+        // has come back; without the spill every attempt waits for the held connection and
+        // times out after 1 s, until the deadline fails the test.
+        let served_by = loop {
+            if let Ok(pid) = backend_of(&db, &busy).await {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "not served while its own sub-pool's connection was held");
+        };
+        release.notify_one();
+        (held, served_by)
+    };
+    let (held, (held_by, served_by)) = tokio::join!(holder, prober);
+    held.expect("the holder's transaction");
+    assert_ne!(served_by, held_by, "served by another sub-pool's backend");
 }

@@ -13,7 +13,8 @@ async fn provisioning_creates_the_registry_row_the_schema_and_its_tables() {
     assert_eq!(reply.status, 201, "{reply:?}");
     let body = &reply.body;
     assert_eq!(body["slug"], "acme");
-    assert_eq!(body["schema"], "tenant_acme");
+    let schema = body["schema"].as_str().expect("a schema").to_owned();
+    assert!(schema.starts_with("tenant_") && schema["tenant_".len()..].parse::<u64>().is_ok(), "{schema}");
     assert_eq!(body["name"], "Acme Ltd");
     assert_eq!(body["state"], "active");
     assert_eq!(body["version"], TenantMigrator::latest_version());
@@ -22,11 +23,11 @@ async fn provisioning_creates_the_registry_row_the_schema_and_its_tables() {
     assert!(body["created_at"].as_str().is_some_and(|t| t.contains('T')), "{body}");
     let tables = app
         .db
-        .strings("SELECT table_name::text AS v FROM information_schema.tables WHERE table_schema = 'tenant_acme' ORDER BY 1")
+        .strings(&format!("SELECT table_name::text AS v FROM information_schema.tables WHERE table_schema = '{schema}' ORDER BY 1"))
         .await;
     assert_eq!(tables, ["orders", "products", "seaql_migrations"]);
     let read = app.get("/tenants/acme", None).await.body;
-    assert_eq!(read["schema"], "tenant_acme");
+    assert_eq!(read["schema"], schema.as_str());
     assert!(read.get("api_key").is_none(), "the secret is shown once only: {read}");
 }
 
@@ -67,12 +68,12 @@ async fn invalid_slugs_are_refused_naming_the_rule_and_create_nothing() {
 #[tokio::test]
 async fn a_provisioning_failure_after_create_schema_leaves_nothing_behind() {
     let app = TestApp::spawn().await;
-    // Inject the failure inside Postgres: any table created in tenant_doomed raises, i.e.
+    // Inject the failure inside Postgres: any table created in a tenant schema raises, i.e.
     // after CREATE SCHEMA and the registry insert have already run in the transaction.
     app.db
         .execute(
             "CREATE FUNCTION public.refuse_doomed() RETURNS event_trigger LANGUAGE plpgsql AS $$ \
-             BEGIN IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() WHERE schema_name = 'tenant_doomed') \
+             BEGIN IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() WHERE schema_name LIKE 'tenant\\_%') \
              THEN RAISE EXCEPTION 'injected failure'; END IF; END $$; \
              CREATE EVENT TRIGGER refuse_doomed ON ddl_command_end EXECUTE FUNCTION public.refuse_doomed();",
         )
@@ -101,8 +102,8 @@ async fn deleting_a_tenant_drops_its_schema_and_its_registry_row() {
     let reply = app.delete("/tenants/acme", None).await;
 
     assert_eq!(reply.status, 204, "{reply:?}");
-    assert!(!app.db.schemas().await.contains(&"tenant_acme".to_owned()));
-    assert!(app.db.schemas().await.contains(&"tenant_other".to_owned()));
+    assert!(!app.db.schemas().await.contains(&app.schema_of("acme")));
+    assert!(app.db.schemas().await.contains(&app.schema_of("other")));
     app.get("/tenants/acme", None).await.assert_problem(404, "tenant 'acme'");
     app.get("/products", Some("acme")).await.assert_problem(401, "unknown or revoked API key");
     assert_eq!(app.get("/products", Some("other")).await.status, 200);

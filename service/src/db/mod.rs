@@ -1,0 +1,235 @@
+//! The database as the service uses it: [`Db`] runs units of work, each safe behind any
+//! connection pooler, committed or rolled back by [`Db`] itself, retried once when the
+//! connection they met had died while idle, and refused with 503 within seconds when the
+//! database is unreachable.
+//!
+//! Directly on Postgres (or behind a session pooler) a client connection keeps its server
+//! connection, so statements run on the pool and sqlx caches them per connection. Behind a
+//! transaction pooler (PgBouncer `pool_mode = transaction`) a server connection is ours for one
+//! transaction only: a statement prepared in one transaction may not exist in the next, or may
+//! be another client's statement under the same name (measured with PgBouncer 1.18: "prepared
+//! statement sqlx_s_3 already exists" and "does not exist" errors, and lost writes). There,
+//! every unit of work runs in one transaction, no statement is cached (capacity 0), and each
+//! transaction drops the statements it prepared before it commits, so a statement is always
+//! prepared and executed on the same server connection, in the same transaction, and none
+//! outlives it.
+
+mod bootstrap;
+mod health;
+mod pool;
+mod routing;
+mod work;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sea_orm::sqlx::postgres::PgConnectOptions;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+
+pub use bootstrap::connect_and_prepare;
+pub use pool::{CONTROL_STATEMENT_CACHE, PoolOptions, PoolerMode, connect};
+pub use work::{Tx, Work};
+
+use self::health::Health;
+use crate::error::connection_lost;
+use crate::{ServiceError, TenantScope};
+
+/// Longest `/ready` waits for the database's answer.
+const READY_WITHIN: Duration = Duration::from_millis(900);
+
+/// Which pool a unit of work runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum On<'a> {
+    /// The control pool: the registry, keys, provisioning.
+    Control,
+    /// The tenant's own sub-pool (see [`PoolOptions::tenant_shards`]).
+    Tenant(&'a TenantScope),
+}
+
+impl<'a> From<&'a TenantScope> for On<'a> {
+    fn from(scope: &'a TenantScope) -> Self {
+        Self::Tenant(scope)
+    }
+}
+
+/// The pools, and how to use them safely for the pooler in front of them.
+#[derive(Clone, Debug)]
+pub struct Db {
+    control: DatabaseConnection,
+    /// Tenant-affine sub-pools; empty when tenant queries share `control`.
+    shards: Arc<Vec<DatabaseConnection>>,
+    pooler: PoolerMode,
+    statements: Arc<AtomicU64>,
+    health: Arc<Health>,
+    /// How to open a connection outside the pools, to check the database is reachable.
+    target: Arc<PgConnectOptions>,
+}
+
+/// A unit of work [`Db`] can begin and finish.
+trait Unit: Sized {
+    async fn begin(conn: &DatabaseConnection, pooler: PoolerMode) -> Result<Self, DbErr>;
+    fn ran(&self) -> bool;
+    async fn finish(self) -> Result<(), DbErr>;
+}
+
+impl Unit for Work {
+    async fn begin(conn: &DatabaseConnection, pooler: PoolerMode) -> Result<Self, DbErr> {
+        Work::begin(conn, pooler).await
+    }
+    fn ran(&self) -> bool {
+        Work::ran(self)
+    }
+    async fn finish(self) -> Result<(), DbErr> {
+        Work::finish(self).await
+    }
+}
+
+impl Unit for Tx {
+    async fn begin(conn: &DatabaseConnection, pooler: PoolerMode) -> Result<Self, DbErr> {
+        Tx::begin(conn, pooler).await
+    }
+    fn ran(&self) -> bool {
+        Tx::ran(self)
+    }
+    async fn finish(self) -> Result<(), DbErr> {
+        self.commit().await
+    }
+}
+
+impl Db {
+    /// Runs `work`, a sequence of statements that need not be atomic, on `on`'s pool; behind a
+    /// transaction pooler it is one transaction, committed when `work` returns `Ok`. See
+    /// [`Db::atomic`] for retries and failures.
+    pub async fn run<'a, T>(
+        &self,
+        on: impl Into<On<'a>>,
+        work: impl AsyncFn(&Work) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        self.unit(on.into(), work).await
+    }
+
+    /// Runs `work` in one transaction on `on`'s pool: committed when it returns `Ok`, rolled
+    /// back when it returns `Err` (or panics, or is cancelled). If its connection turns out to
+    /// be dead before any statement succeeded, `work` runs once more on a live connection, so
+    /// it must not have effects outside the database. A database that cannot be reached is
+    /// [`ServiceError::Unavailable`] within about 2 s.
+    pub async fn atomic<'a, T>(
+        &self,
+        on: impl Into<On<'a>>,
+        work: impl AsyncFn(&Tx) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        self.unit(on.into(), work).await
+    }
+
+    async fn unit<U: Unit, T>(
+        &self,
+        on: On<'_>,
+        work: impl AsyncFn(&U) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        if self.health.known_unreachable().await {
+            return Err(unreachable());
+        }
+        let pool = self.pool_for(on);
+        let attempts = async {
+            let mut retried = false;
+            loop {
+                let (error, ran) = match U::begin(pool, self.pooler).await {
+                    Err(e) => (ServiceError::from(e), false),
+                    Ok(unit) => match work(&unit).await {
+                        Ok(value) => {
+                            // A commit that fails is never retried: it may have committed.
+                            unit.finish().await.map_err(|e| self.classify(e.into()))?;
+                            return Ok(value);
+                        }
+                        Err(e) => (e, unit.ran()),
+                    },
+                };
+                let lost = matches!(&error, ServiceError::Database(e) if connection_lost(e));
+                if lost && !ran && !retried {
+                    // The connection died while idle (a restart, a terminated backend): the
+                    // statement never ran. Every connection idle since then is checked first.
+                    self.health.connection_lost();
+                    retried = true;
+                    continue;
+                }
+                return Err(self.tenant_gone(on, self.classify(error)).await);
+            }
+        };
+        tokio::select! {
+            result = attempts => result,
+            () = self.health.unreachable(&self.target) => Err(unreachable()),
+        }
+    }
+
+    /// Whether the database answers a trivial query, within a second.
+    pub async fn ping(&self) -> Result<(), ServiceError> {
+        let ping = self.run(On::Control, async |work| Ok(work.execute_unprepared("SELECT 1").await?));
+        match tokio::time::timeout(READY_WITHIN, ping).await {
+            Ok(answer) => answer.map(drop),
+            Err(_) => Err(ServiceError::Unavailable(format!("no answer within {READY_WITHIN:?}"))),
+        }
+    }
+
+    /// How many statements these pools have run (transactions' included; `BEGIN` and `COMMIT`
+    /// not): for benchmarks, and for tests that prove a path runs none.
+    pub fn statements_run(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    /// The control pool itself, outside any unit of work: for the migration runner in the
+    /// bench and tests, which makes its own transactions. Not safe behind a transaction pooler.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.control
+    }
+
+    /// Closes every pool, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        for pool in std::iter::once(&self.control).chain(self.shards.iter()) {
+            pool.get_postgres_connection_pool().close().await;
+        }
+    }
+
+    /// A connection failure is the database being unavailable (503), not an internal error.
+    fn classify(&self, error: ServiceError) -> ServiceError {
+        match error {
+            ServiceError::Database(e) if connection_lost(&e) => {
+                self.health.connection_lost();
+                ServiceError::Unavailable(format!("the connection was lost: {e}"))
+            }
+            other => other,
+        }
+    }
+
+    /// A tenant query that meets no table because the tenant's schema is gone (deleted while a
+    /// cache, here or on another instance, still knew it) is refused like the key it came with.
+    /// Any other missing table stays an internal error: a query that forgot its schema meets
+    /// the fail-closed `search_path` the same way.
+    async fn tenant_gone(&self, on: On<'_>, error: ServiceError) -> ServiceError {
+        let On::Tenant(scope) = on else { return error };
+        let ServiceError::Database(e) = &error else { return error };
+        // 42P01 undefined_table.
+        if tenantry_migration::database::sql_state(e).as_deref() != Some("42P01") {
+            return error;
+        }
+        let check = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT to_regnamespace($1) IS NULL AS gone",
+            [scope.schema().as_str().into()],
+        );
+        let gone = async {
+            let work = Work::begin(&self.control, self.pooler).await.ok()?;
+            let row = work.query_one_raw(check).await.ok().flatten()?;
+            work.finish().await.ok()?;
+            row.try_get::<bool>("", "gone").ok()
+        };
+        match gone.await {
+            Some(true) => ServiceError::Unauthorized("unknown or revoked API key".to_owned()),
+            _ => error,
+        }
+    }
+}
+
+fn unreachable() -> ServiceError {
+    ServiceError::Unavailable("the database does not accept connections".to_owned())
+}
