@@ -9,10 +9,12 @@
 //! May depend on every Tenantry crate.
 
 mod pgbouncer;
+mod proxy;
 mod server;
 mod test_app;
 mod test_db;
 
 pub use pgbouncer::PgBouncer;
+pub use proxy::Proxy;
 pub use test_app::{ADMIN_TOKEN, Reply, TestApp};
 pub use test_db::TestDb;

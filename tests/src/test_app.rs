@@ -45,6 +45,13 @@ impl TestApp {
         Self::start(db, url, None, &[]).await
     }
 
+    /// Starts the application on a fresh database reached through `proxy`, which the test can
+    /// cut to make the database unreachable.
+    pub async fn spawn_through(proxy: &crate::Proxy, db: TestDb) -> Self {
+        let url = proxy.url_for(db.url());
+        Self::start(db, url, None, &[]).await
+    }
+
     /// Starts the application behind a real PgBouncer in transaction pooling mode with
     /// [`crate::pgbouncer::SERVER_POOL_SIZE`] server connections, configured as the README tells
     /// operators to: the fail-closed defaults set on the database, `pooler_mode = transaction`.

@@ -236,3 +236,45 @@ async fn a_statement_that_runs_too_long_is_cancelled_and_answered_503() {
     txn.rollback().await.expect("release");
     reply.assert_problem(503, "took too long");
 }
+
+#[tokio::test]
+async fn the_tenant_header_sent_twice_or_as_a_list_is_refused_whatever_the_order() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("a").await;
+    app.create_tenant("b").await;
+    let key = app.key_of("a").expect("key");
+
+    for (first, second) in [("a", "b"), ("b", "a"), ("a", "a")] {
+        let request = app
+            .client
+            .get(app.url("/products"))
+            .bearer_auth(&key)
+            .header("X-Tenant", first)
+            .header("X-Tenant", second);
+        app.send_raw(request).await.assert_problem(400, "must be sent once");
+    }
+    let list = app.client.get(app.url("/products")).bearer_auth(&key).header("X-Tenant", "a, b");
+    app.send_raw(list).await.assert_problem(400, "must be sent once");
+    let once = app.client.get(app.url("/products")).bearer_auth(&key).header("X-Tenant", "a");
+    assert_eq!(app.send_raw(once).await.status, 200);
+}
+
+#[tokio::test]
+async fn the_authorization_scheme_is_matched_ignoring_case() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let key = app.key_of("acme").expect("key");
+
+    for scheme in ["bearer", "BEARER", "Bearer", "bEaReR"] {
+        let request = app.client.get(app.url("/products")).header("Authorization", format!("{scheme} {key}"));
+        assert_eq!(app.send_raw(request).await.status, 200, "{scheme}");
+    }
+    let admin = app.client.get(app.url("/tenants")).header("Authorization", format!("bearer {ADMIN_TOKEN}"));
+    assert_eq!(app.send_raw(admin).await.status, 200);
+    for malformed in
+        [format!("Basic {key}"), format!("Bearer{key}"), "Bearer ".to_owned(), format!("Bearer {key} x")]
+    {
+        let request = app.client.get(app.url("/products")).header("Authorization", malformed.clone());
+        app.send_raw(request).await.assert_problem(401, "Bearer <token>");
+    }
+}

@@ -12,5 +12,6 @@ mod openapi;
 mod orders;
 mod products;
 mod proven_isolation;
+mod resilience;
 mod routing;
 mod tenants;
