@@ -31,21 +31,33 @@ pub struct Health {
     origin: Instant,
     /// Milliseconds after `origin` when a connection was last found dead, plus one (0: never).
     last_loss: AtomicU64,
-    /// When the database was last checked, and whether it answered.
+    /// Milliseconds after `origin` until which the last check's "unreachable" stands (0: none):
+    /// read by every unit of work, so an atomic rather than the lock below.
+    unreachable_until: AtomicU64,
+    /// When the database was last checked, and whether it answered; held while checking, so
+    /// one check runs at a time.
     last_probe: Mutex<Option<(Instant, bool)>>,
 }
 
 impl Default for Health {
     fn default() -> Self {
-        Self { origin: Instant::now(), last_loss: AtomicU64::new(0), last_probe: Mutex::new(None) }
+        Self {
+            origin: Instant::now(),
+            last_loss: AtomicU64::new(0),
+            unreachable_until: AtomicU64::new(0),
+            last_probe: Mutex::new(None),
+        }
     }
 }
 
 impl Health {
     /// Records that a connection was found dead just now.
     pub fn connection_lost(&self) {
-        let now = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
-        self.last_loss.fetch_max(now + 1, Ordering::Relaxed);
+        self.last_loss.fetch_max(self.now_ms() + 1, Ordering::Relaxed);
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX / 2)
     }
 
     /// Whether a connection idle for `idle_for` has been idle since before a connection was
@@ -60,8 +72,8 @@ impl Health {
     }
 
     /// Whether a check in the last moment found the database unreachable.
-    pub async fn known_unreachable(&self) -> bool {
-        matches!(*self.last_probe.lock().await, Some((at, false)) if at.elapsed() < PROBE_VALID)
+    pub fn known_unreachable(&self) -> bool {
+        self.now_ms() < self.unreachable_until.load(Ordering::Relaxed)
     }
 
     /// Resolves only if the database is unreachable: after [`PROBE_AFTER`], it tries a fresh
@@ -100,6 +112,8 @@ impl Health {
             }
         };
         *last = Some((Instant::now(), reachable));
+        let until = if reachable { 0 } else { self.now_ms() + PROBE_VALID.as_millis() as u64 };
+        self.unreachable_until.store(until, Ordering::Relaxed);
         reachable
     }
 }

@@ -127,7 +127,7 @@ impl Db {
         on: On<'_>,
         work: impl AsyncFn(&U) -> Result<T, ServiceError>,
     ) -> Result<T, ServiceError> {
-        if self.health.known_unreachable().await {
+        if self.health.known_unreachable() {
             return Err(unreachable());
         }
         let pool = self.pool_for(on);
