@@ -166,9 +166,11 @@ impl Application {
         let started = Instant::now();
         let ((), result) = tokio::join!(server_handle.stop(true), server);
         let closed = close_pool(&db).await;
+        // actix-server does not say whether its workers drained or were cut off; a drain that
+        // lasted the whole timeout is the latter (workers check once a second).
         if started.elapsed() >= shutdown_timeout {
             log::warn!(
-                "server stopped after the {} s shutdown timeout, cutting off requests still running; {closed}",
+                "server stopped at the {} s shutdown timeout, cutting off requests still running; {closed}",
                 shutdown_timeout.as_secs()
             );
         } else {
