@@ -125,8 +125,8 @@ async fn eventually(what: &str, condition: impl Fn() -> bool) {
     }
 }
 
-/// Provisions `slug` with one product, "Widget", and returns its API key.
-async fn tenant_with_a_product(client: &reqwest::Client, base: &str, slug: &str) -> String {
+/// Provisions `slug` with one product, "Widget", and returns its API key and schema.
+async fn tenant_with_a_product(client: &reqwest::Client, base: &str, slug: &str) -> (String, String) {
     let tenant: Value = client
         .post(format!("{base}/tenants"))
         .bearer_auth(ADMIN_TOKEN)
@@ -138,6 +138,7 @@ async fn tenant_with_a_product(client: &reqwest::Client, base: &str, slug: &str)
         .await
         .expect("tenant JSON");
     let key = tenant["api_key"].as_str().expect("a new tenant's key").to_owned();
+    let schema = tenant["schema"].as_str().expect("a new tenant's schema").to_owned();
     let created = client
         .post(format!("{base}/products"))
         .bearer_auth(&key)
@@ -146,7 +147,7 @@ async fn tenant_with_a_product(client: &reqwest::Client, base: &str, slug: &str)
         .await
         .expect("product creation answers");
     assert_eq!(created.status(), 201);
-    key
+    (key, schema)
 }
 
 /// `GET /products` as `key`, sent now and read whole in the background.
@@ -175,8 +176,8 @@ async fn signal_drains_the_request_in_flight(signal: &str) {
     let db = TestDb::new().await;
     let mut server = Process::start(&db, &[]).await;
     let (client, base) = (reqwest::Client::new(), server.base());
-    let key = tenant_with_a_product(&client, &base, "held").await;
-    let lock = db.lock_table("tenant_held.products").await;
+    let (key, schema) = tenant_with_a_product(&client, &base, "held").await;
+    let lock = db.lock_table(&format!("{schema}.products")).await;
     let in_flight = list_products(&client, &base, &key);
     lock.wait_for_waiters(1).await;
 
@@ -211,8 +212,8 @@ async fn a_request_still_running_at_the_shutdown_timeout_is_cut_off_without_a_pa
     let db = TestDb::new().await;
     let mut server = Process::start(&db, &[("APP__SERVER__SHUTDOWN_TIMEOUT_SECS", "1")]).await;
     let (client, base) = (reqwest::Client::new(), server.base());
-    let key = tenant_with_a_product(&client, &base, "stuck").await;
-    let lock = db.lock_table("tenant_stuck.products").await;
+    let (key, schema) = tenant_with_a_product(&client, &base, "stuck").await;
+    let lock = db.lock_table(&format!("{schema}.products")).await;
     let in_flight = list_products(&client, &base, &key);
     lock.wait_for_waiters(1).await;
 

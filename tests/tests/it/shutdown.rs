@@ -25,10 +25,11 @@ fn refuses_connections(address: &str) -> bool {
 #[tokio::test]
 async fn the_stop_handle_lets_an_in_flight_request_finish_then_closes_the_pool() {
     let app = TestApp::spawn().await;
-    app.create_tenant("drain").await;
+    let tenant = app.create_tenant("drain").await;
     app.create_product("drain", "Widget", "19.99").await;
     let key = app.key_of("drain").expect("a key");
-    let lock = app.db.lock_table("tenant_drain.products").await;
+    let schema = tenant["schema"].as_str().expect("the tenant's schema");
+    let lock = app.db.lock_table(&format!("{schema}.products")).await;
     let request = app.client.get(app.url("/products")).bearer_auth(key).send();
     let in_flight = tokio::spawn(async move {
         let response = request.await.expect("the in-flight request is answered");
