@@ -1,7 +1,7 @@
 //! Building and running the server: the seam tests start the real application through.
 
 use std::net::TcpListener;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::http::header::HeaderName;
 use actix_web::{App, HttpRequest, HttpServer, dev::Server, web};
@@ -20,6 +20,7 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
 use crate::openapi::ApiDoc;
+use crate::shutdown::{StopHandle, StopSignal, stop_channel};
 use crate::{ApiError, routes};
 
 /// Largest request body accepted (64 KiB): products and orders are small.
@@ -70,7 +71,14 @@ pub struct Application {
     port: u16,
     server: Server,
     db: Db,
+    stop: StopHandle,
+    signal: StopSignal,
+    shutdown_timeout: Duration,
 }
+
+/// How long a stopping server waits for its pool to close: the drain has already given every
+/// connection back, so this only bounds a connection lost by a request cut off at the timeout.
+const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Application {
     /// Prepares the database (creating it and applying the control migrations if needed) and
@@ -106,11 +114,17 @@ impl Application {
         });
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
-        let mut server = HttpServer::new(move || app(state.clone())).listen(listener)?;
+        // Signals reach the server only through its stop handle (see `crate::shutdown`).
+        let mut server = HttpServer::new(move || app(state.clone()))
+            .disable_signals()
+            .shutdown_timeout(settings.server.shutdown_timeout_secs)
+            .listen(listener)?;
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
-        Ok(Self { port, server: server.run(), db })
+        let (stop, signal) = stop_channel();
+        let shutdown_timeout = Duration::from_secs(settings.server.shutdown_timeout_secs);
+        Ok(Self { port, server: server.run(), db, stop, signal, shutdown_timeout })
     }
 
     /// The port the listener is bound to.
@@ -123,9 +137,55 @@ impl Application {
         self.db.clone()
     }
 
-    /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains.
+    /// The handle that stops this server gracefully, as SIGINT and SIGTERM do once
+    /// [`StopHandle::stop_on_signals`] is called.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Serves until stopped through a [`StopHandle`]; then refuses new connections, gives
+    /// in-flight requests up to `server.shutdown_timeout_secs`, closes the pool and logs one
+    /// "server stopped" line.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Self { mut server, db, mut signal, shutdown_timeout, stop, .. } = self;
+        let server_handle = server.handle();
+        // Nobody left to ask for a stop: then the server serves until it fails.
+        drop(stop);
+        let reason = tokio::select! {
+            result = &mut server => {
+                close_pool(&db).await;
+                signal.report_stopped();
+                return result;
+            }
+            reason = signal.requested() => reason,
+        };
+        log::info!(
+            "{reason}: refusing new connections, finishing in-flight requests (at most {} s)",
+            shutdown_timeout.as_secs()
+        );
+        let started = Instant::now();
+        let ((), result) = tokio::join!(server_handle.stop(true), server);
+        let closed = close_pool(&db).await;
+        // actix-server does not say whether its workers drained or were cut off; a drain that
+        // lasted the whole timeout is the latter (workers check once a second).
+        if started.elapsed() >= shutdown_timeout {
+            log::warn!(
+                "server stopped at the {} s shutdown timeout, cutting off requests still running; {closed}",
+                shutdown_timeout.as_secs()
+            );
+        } else {
+            log::info!("server stopped: in-flight requests finished; {closed}");
+        }
+        signal.report_stopped();
+        result
+    }
+}
+
+/// Closes the pool inside the runtime, bounded by [`POOL_CLOSE_TIMEOUT`]; says how it went.
+async fn close_pool(db: &Db) -> String {
+    match tokio::time::timeout(POOL_CLOSE_TIMEOUT, db.close()).await {
+        Ok(()) => "database pool closed".to_owned(),
+        Err(_) => format!("the database pool did not close within {} s", POOL_CLOSE_TIMEOUT.as_secs()),
     }
 }
 

@@ -7,7 +7,7 @@ use clap::Args;
 use futures::future::join_all;
 use sea_orm::sea_query::{PostgresQueryBuilder, QueryBuilder};
 use serde_json::json;
-use tenantry_api::Application;
+use tenantry_api::{Application, StopHandle};
 use tenantry_config::AdminToken;
 use tenantry_service::TenantScope;
 use tenantry_service::db::Db;
@@ -55,7 +55,7 @@ pub struct HttpArgs {
 /// The server under load.
 enum Server {
     /// Started in this process: its statement counter and this process's RSS are read.
-    Here { task: tokio::task::JoinHandle<std::io::Result<()>>, db: Db },
+    Here { stop: StopHandle, task: tokio::task::JoinHandle<std::io::Result<()>>, db: Db },
     /// Already running elsewhere (its tenants are the caller's to delete).
     There,
 }
@@ -96,7 +96,8 @@ async fn run_here(bench: &Bench, args: &HttpArgs, most: usize) -> Result<(), Str
     settings.auth.admin_token = Some(AdminToken::try_from("bench-".repeat(8)).map_err(|e| e.to_string())?);
     let app = Application::build(&settings).await.map_err(|e| e.to_string())?;
     let base = format!("http://127.0.0.1:{}", app.port());
-    let server = Server::Here { db: app.db(), task: tokio::spawn(app.run_until_stopped()) };
+    let (db, stop) = (app.db(), app.stop_handle());
+    let server = Server::Here { db, stop, task: tokio::spawn(app.run_until_stopped()) };
     let strategy = json!({
         "pool": settings.database.max_connections,
         "pooler_mode": format!("{:?}", settings.database.pooler_mode),
@@ -159,14 +160,14 @@ async fn measure(
         }
     }
 
-    let server = match server {
+    let (stop, task) = match server {
         Server::There => {
             if args.pgbench {
                 eprintln!("bench: no pgbench comparison against --url (its database is not the bench's)");
             }
             return Ok(());
         }
-        Server::Here { task, .. } => task,
+        Server::Here { stop, task, .. } => (stop, task),
     };
     if args.pgbench {
         // The same request alone, for one tenant, against pgbench on its SQL.
@@ -180,7 +181,7 @@ async fn measure(
         };
         let outcome = args.load.run(&load).await?;
         let (list_rps, errors) = (outcome.rps, outcome.errors);
-        stop(server).await;
+        stop_server(&stop, task).await?;
         let tps = pgbench(&bench.url, &tenants[0], args.connections, args.duration)?;
         let ctx =
             json!({"tenants": 1, "clients": args.connections, "duration_s": args.duration, "failed": errors});
@@ -194,16 +195,19 @@ async fn measure(
         figure("pgbench", "pgbench -M prepared, same SQL, transactions per second", tps, "1/s", ctx.clone());
         figure("pgbench", "Tenantry relative to pgbench", list_rps / tps, "x", ctx);
     } else {
-        stop(server).await;
+        stop_server(&stop, task).await?;
     }
     Ok(())
 }
 
-/// Stops the in-process server once the requests the load generator left in flight have been
-/// answered (stopping it under them would log their failures).
-async fn stop(server: tokio::task::JoinHandle<std::io::Result<()>>) {
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    server.abort();
+/// Stops the in-process server through its handle: requests the load generator left in flight
+/// are answered first, and its pool is closed before pgbench runs on the same database.
+async fn stop_server(
+    stop: &StopHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+) -> Result<(), String> {
+    stop.stop().await;
+    task.await.map_err(|e| e.to_string())?.map_err(|e| format!("server: {e}"))
 }
 
 /// One request per tenant, so caches hold every key and tenant before measuring.

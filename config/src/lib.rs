@@ -54,6 +54,9 @@ pub struct ServerSettings {
     pub port: u16,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// Seconds a stopping server (SIGINT, SIGTERM or its stop handle) gives in-flight
+    /// requests to finish before it cuts them off.
+    pub shutdown_timeout_secs: u64,
 }
 
 /// The Postgres connection pool.
@@ -123,6 +126,7 @@ impl Settings {
             .set_default("server.host", "127.0.0.1")?
             .set_default("server.port", 8080)?
             .set_default("server.workers", 0)?
+            .set_default("server.shutdown_timeout_secs", 30)?
             .set_default("database.url", DEFAULT_DATABASE_URL)?
             .set_default("database.max_connections", 10)?
             .set_default("database.acquire_timeout_secs", 5)?

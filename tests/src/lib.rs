@@ -11,10 +11,12 @@
 mod pgbouncer;
 mod proxy;
 mod server;
+mod table_lock;
 mod test_app;
 mod test_db;
 
 pub use pgbouncer::PgBouncer;
 pub use proxy::Proxy;
+pub use table_lock::TableLock;
 pub use test_app::{ADMIN_TOKEN, Reply, TestApp};
 pub use test_db::TestDb;

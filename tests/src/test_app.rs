@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use serde_json::{Value, json};
-use tenantry_api::Application;
+use tenantry_api::{Application, StopHandle, StopReason};
 use tenantry_config::Settings;
 use tenantry_service::db::Db;
 
@@ -13,7 +13,8 @@ use crate::{PgBouncer, TestDb};
 /// The admin token every test server is configured with.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghijklmnop";
 
-/// A running server and the database behind it; both go away when this drops.
+/// A running server and the database behind it; both go away when this drops: the server is
+/// stopped through its [`StopHandle`] (draining, closing its pool), then the database dropped.
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub address: String,
@@ -25,9 +26,18 @@ pub struct TestApp {
     keys: Mutex<HashMap<String, (String, String)>>,
     /// The server's own database handle (to count the statements it runs).
     pub server_db: Db,
-    /// The pooler between the server and its database, if any.
+    /// Stops the server gracefully, as SIGINT and SIGTERM stop the binary.
+    stop: StopHandle,
+    /// The thread the server runs on, with its own runtime, so dropping a `TestApp` can wait
+    /// for the server to stop whatever the test's runtime is doing (or whether it still runs).
+    server: Option<std::thread::JoinHandle<Option<std::io::Result<()>>>>,
+    /// The pooler between the server and its database, if any (declared after the server's
+    /// fields, so it goes after the server has stopped).
     _bouncer: Option<PgBouncer>,
 }
+
+/// What the server thread reports once the application is bound: port, database, stop handle.
+type Started = Result<(u16, Db, StopHandle), String>;
 
 impl TestApp {
     /// Starts the application with default settings plus `overrides` (`APP__...` variables).
@@ -75,18 +85,48 @@ impl TestApp {
         ]);
         vars.extend(overrides.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let settings = Settings::load_from(vars).expect("test settings load");
-        let app = Application::build(&settings).await.expect("the application starts");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let server_db = app.db();
-        tokio::spawn(app.run_until_stopped());
+        let (started_tx, started) = tokio::sync::oneshot::channel::<Started>();
+        let server = std::thread::Builder::new()
+            .name("test-server".to_owned())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                let runtime = match runtime {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = started_tx.send(Err(format!("no runtime: {e}")));
+                        return None;
+                    }
+                };
+                runtime.block_on(async move {
+                    let app = match Application::build(&settings).await {
+                        Ok(app) => app,
+                        Err(e) => {
+                            let _ = started_tx.send(Err(e.to_string()));
+                            return None;
+                        }
+                    };
+                    started_tx.send(Ok((app.port(), app.db(), app.stop_handle()))).ok()?;
+                    Some(app.run_until_stopped().await)
+                })
+            })
+            .expect("a thread for the test server");
+        let started = started.await.expect("the server thread reports");
+        let (port, server_db, stop) = started.expect("the application starts");
         Self {
-            address,
+            address: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
             db,
             keys: Mutex::default(),
             server_db,
+            stop,
+            server: Some(server),
             _bouncer: bouncer,
         }
+    }
+
+    /// The handle that stops this server gracefully (dropping the `TestApp` uses it too).
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
     }
 
     /// Starts the application with default settings.
@@ -185,6 +225,20 @@ impl TestApp {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         Reply { status, content_type, www_authenticate, body }
+    }
+}
+
+impl Drop for TestApp {
+    /// Stops the server through its handle and waits until it has drained and closed its pool,
+    /// so the database is dropped with no session of the server's left on it.
+    fn drop(&mut self) {
+        self.stop.request_stop(StopReason::Requested);
+        let Some(server) = self.server.take() else { return };
+        match server.join() {
+            Ok(Some(Err(e))) => eprintln!("the test server failed: {e}"),
+            Err(_) => eprintln!("the test server's thread panicked"),
+            Ok(_) => {}
+        }
     }
 }
 

@@ -14,4 +14,5 @@ mod products;
 mod proven_isolation;
 mod resilience;
 mod routing;
+mod shutdown;
 mod tenants;
