@@ -52,9 +52,28 @@ async fn an_order_for_another_tenants_product_is_rejected() {
 }
 
 #[tokio::test]
-async fn concurrent_requests_for_many_tenants_on_a_small_pool_never_cross() {
+async fn concurrent_requests_for_many_tenants_on_one_small_shared_pool_never_cross() {
     // Two pooled connections shared by eight tenants: every connection serves every tenant.
-    let app = TestApp::spawn_with(&[("APP__DATABASE__MAX_CONNECTIONS", "2")]).await;
+    let app = TestApp::spawn_with(&[
+        ("APP__DATABASE__MAX_CONNECTIONS", "2"),
+        ("APP__DATABASE__TENANT_SHARDS", "0"),
+    ])
+    .await;
+    never_cross(&app).await;
+}
+
+#[tokio::test]
+async fn concurrent_requests_for_many_tenants_on_small_tenant_affine_sub_pools_never_cross() {
+    // Two sub-pools of one connection: each backend serves its tenants and spills from the other.
+    let app = TestApp::spawn_with(&[
+        ("APP__DATABASE__MAX_CONNECTIONS", "2"),
+        ("APP__DATABASE__TENANT_SHARDS", "2"),
+    ])
+    .await;
+    never_cross(&app).await;
+}
+
+async fn never_cross(app: &TestApp) {
     let tenants: Vec<String> = (0..8).map(|i| format!("t{i}")).collect();
     for tenant in &tenants {
         app.create_tenant(tenant).await;
@@ -65,7 +84,6 @@ async fn concurrent_requests_for_many_tenants_on_a_small_pool_never_cross() {
 
     let requests = (0..400).map(|i| {
         let tenant = &tenants[(i * 7 + i / 8) % tenants.len()];
-        let app = &app;
         async move {
             let path = if i % 2 == 0 { "/products".to_owned() } else { format!("/products/{}", 1 + i % 3) };
             (tenant, path.clone(), app.get(&path, Some(tenant)).await)
@@ -94,6 +112,11 @@ async fn a_query_that_names_no_schema_fails_instead_of_reading_a_tenant() {
     let app = TestApp::spawn().await;
     app.create_tenant("acme").await;
     app.create_product("acme", "Widget", "1.00").await;
+    // A table Postgres' default search_path ("$user", public) would find: only the fail-closed
+    // setting keeps the unqualified query below from reading it.
+    app.db
+        .execute("CREATE TABLE public.products (name text); INSERT INTO public.products VALUES ('leaked')")
+        .await;
     let pool = PoolOptions {
         max_connections: 1,
         acquire_timeout: Duration::from_secs(5),

@@ -153,7 +153,12 @@ async fn prove(app: &TestApp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_thousand_interleaved_requests_over_four_connections_never_leak() {
-    let app = TestApp::spawn_with(&[("APP__DATABASE__MAX_CONNECTIONS", "4")]).await;
+    // One shared pool: every connection serves every tenant.
+    let app = TestApp::spawn_with(&[
+        ("APP__DATABASE__MAX_CONNECTIONS", "4"),
+        ("APP__DATABASE__TENANT_SHARDS", "0"),
+    ])
+    .await;
 
     prove(&app).await;
 }
