@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use tenantry_api::Application;
-use tenantry_config::Settings;
+use tenantry_config::{Loaded, logging};
 
 /// A plain Tokio runtime, not actix's: actix-server then gives each worker a Tokio runtime
 /// that is entered while the worker's tasks are dropped, so a request cut off at the shutdown
@@ -13,15 +13,21 @@ use tenantry_config::Settings;
 #[tokio::main]
 async fn main() -> ExitCode {
     // actix-server's info lines repeat ours ("listening", "stopped") at the worker level.
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,actix_server=warn"))
-        .init();
-    let settings = match Settings::load() {
-        Ok(settings) => settings,
+    logging::init("info,actix_server=warn");
+    let settings = match Loaded::from_env() {
+        Ok(Loaded { settings, warnings }) => {
+            for warning in &warnings {
+                log::warn!("{warning}");
+            }
+            settings
+        }
         Err(e) => {
-            log::error!("invalid settings: {e}");
+            // The message says which setting and why.
+            log::error!("{e}");
             return ExitCode::FAILURE;
         }
     };
+    log::info!("using {}", settings.database.url);
     let app = match Application::build(&settings).await {
         Ok(app) => app,
         Err(e) => {

@@ -61,8 +61,9 @@ impl Bench {
         };
         let (name, admin_url) = DatabaseName::from_url(&url).map_err(|e| e.to_string())?;
         drop_database(&admin_url, &name).await.map_err(|e| e.to_string())?;
-        ensure_database(&url).await.map_err(|e| e.to_string())?;
-        settings.database.url = url.clone().into();
+        let timeout = Duration::from_secs(settings.database.acquire_timeout_secs);
+        ensure_database(&url, timeout).await.map_err(|e| e.to_string())?;
+        settings.database.url = tenantry_config::DatabaseUrl::parse(&url).map_err(|e| e.to_string())?;
         Ok(Self { url, admin_url, name, settings })
     }
 

@@ -95,3 +95,176 @@ fn the_pooler_mode_is_none_unless_set_and_refuses_unknown_modes() {
     let err = Settings::load_from(vars(&[("APP__DATABASE__POOLER_MODE", "statement")])).expect_err("refused");
     assert!(err.to_string().contains("pooler_mode"), "{err}");
 }
+
+/// A fresh, empty directory for one test (absolute: `APP_CONFIG_DIR` must be).
+fn temp_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tenantry-config-{test}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Loads with `APP_CONFIG_DIR` at a fresh directory holding `staging.toml` = `toml`.
+fn load_file(test: &str, toml: &str) -> Result<Loaded, SettingsError> {
+    let dir = temp_dir(test);
+    std::fs::write(dir.join("staging.toml"), toml).expect("write");
+    let dir_str = dir.to_string_lossy().into_owned();
+    let loaded = Loaded::from_vars(vars(&[("APP_CONFIG_DIR", &dir_str), ("APP_ENV", "staging")]));
+    std::fs::remove_dir_all(&dir).ok();
+    loaded
+}
+
+#[test]
+fn a_malformed_database_url_is_refused_naming_its_key_and_why() {
+    let err = Settings::load_from(vars(&[("APP__DATABASE__URL", "notaurl")])).expect_err("refused");
+    let message = err.to_string();
+    assert!(message.contains("database.url") && message.contains("not a URL"), "{message}");
+    assert!(message.contains("postgres://USER"), "says what is expected: {message}");
+
+    let err = Settings::load_from(vars(&[("DATABASE_URL", "notaurl")])).expect_err("refused");
+    assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+}
+
+#[test]
+fn a_database_url_of_another_scheme_or_without_host_or_database_is_refused() {
+    for (url, why) in [
+        ("mysql://u:hunter2@h/db", "scheme"),
+        ("postgres://u:hunter2@h:5432", "no database"),
+        ("postgres:///db", "no host"),
+    ] {
+        let err = Settings::load_from(vars(&[("APP__DATABASE__URL", url)])).expect_err(url);
+        let message = err.to_string();
+        assert!(message.contains("database.url") && message.contains(why), "{url}: {message}");
+        assert!(!message.contains("hunter2"), "the password leaked: {message}");
+    }
+}
+
+#[test]
+fn the_database_url_describes_itself_without_its_password() {
+    let url = DatabaseUrl::parse("postgres://app:hunter2@db.internal:6432/tenantry?sslmode=require")
+        .expect("valid");
+    assert_eq!(
+        (url.host(), url.port(), url.database(), url.user()),
+        ("db.internal", 6432, "tenantry", "app")
+    );
+    assert_eq!(url.to_string(), "database tenantry on db.internal:6432 as app");
+    assert!(!format!("{url:?}").contains("hunter2"));
+    let socket = DatabaseUrl::parse("postgres:///tenantry?host=/run/postgresql").expect("a Unix socket");
+    assert_eq!((socket.host(), socket.port()), ("/run/postgresql", 5432));
+}
+
+#[test]
+fn an_unknown_pooler_mode_is_refused_listing_the_valid_ones() {
+    let err = Settings::load_from(vars(&[("APP__DATABASE__POOLER_MODE", "session")])).expect_err("refused");
+    let message = err.to_string();
+    assert!(message.contains("pooler_mode") && message.contains("\"session\""), "{message}");
+    assert!(message.contains("\"none\"") && message.contains("\"transaction\""), "{message}");
+}
+
+#[test]
+fn zero_connections_timeouts_or_lifetimes_are_refused_naming_the_key() {
+    for key in ["max_connections", "acquire_timeout_secs", "statement_timeout_ms", "max_lifetime_secs"] {
+        let err = load_file(key, &format!("[database]\n{key} = 0\n")).expect_err(key);
+        let message = err.to_string();
+        assert!(message.contains(&format!("database.{key}")), "{message}");
+        assert!(message.contains("at least 1") && message.contains("staging.toml"), "{message}");
+    }
+    let var = "APP__DATABASE__MAX_CONNECTIONS";
+    let err = Settings::load_from(vars(&[(var, "0")])).expect_err("refused from the environment too");
+    assert!(err.to_string().contains("database.max_connections"), "{err}");
+}
+
+#[test]
+fn a_statement_cache_of_zero_is_refused_saying_why() {
+    let err = Settings::load_from(vars(&[("APP__DATABASE__STATEMENT_CACHE_CAPACITY", "0")])).expect_err("0");
+    let message = err.to_string();
+    assert!(message.contains("statement_cache_capacity") && message.contains("leaks"), "{message}");
+}
+
+#[test]
+fn a_config_dir_that_does_not_exist_is_refused_naming_it() {
+    let missing = std::env::temp_dir().join("tenantry-config-no-such-dir");
+    let missing = missing.to_string_lossy().into_owned();
+    let err = Settings::load_from(vars(&[("APP_CONFIG_DIR", &missing)])).expect_err("refused");
+    let message = err.to_string();
+    assert!(message.contains("APP_CONFIG_DIR") && message.contains(&missing), "{message}");
+    assert!(message.contains("does not exist"), "{message}");
+
+    let err = Settings::load_from(vars(&[("APP_CONFIG_DIR", "config")])).expect_err("relative");
+    assert!(err.to_string().contains("not an absolute path"), "{err}");
+}
+
+#[test]
+fn an_env_without_its_file_is_a_warning_naming_the_path() {
+    let dir = temp_dir("no-file");
+    let dir_str = dir.to_string_lossy().into_owned();
+    let loaded =
+        Loaded::from_vars(vars(&[("APP_CONFIG_DIR", &dir_str), ("APP_ENV", "prod")])).expect("loads");
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert!(
+        loaded.warnings[0].contains(&format!("{}", dir.join("prod.toml").display())),
+        "{:?}",
+        loaded.warnings
+    );
+
+    let loaded = Loaded::from_vars(vars(&[("APP_ENV", "prod")])).expect("loads");
+    assert!(loaded.warnings[0].contains("APP_CONFIG_DIR is not"), "{:?}", loaded.warnings);
+    assert!(Loaded::from_vars(HashMap::new()).expect("loads").warnings.is_empty());
+}
+
+#[test]
+fn an_env_name_that_is_not_a_plain_file_name_is_refused() {
+    let dir = temp_dir("traversal").to_string_lossy().into_owned();
+    let err =
+        Settings::load_from(vars(&[("APP_CONFIG_DIR", &dir), ("APP_ENV", "../etc/x")])).expect_err("refused");
+    assert!(err.to_string().contains("APP_ENV"), "{err}");
+}
+
+#[test]
+fn an_unknown_key_in_the_file_is_refused_naming_the_file() {
+    let err = load_file("unknown-key", "[database]\nmax_conections = 3\n").expect_err("typo");
+    let message = err.to_string();
+    assert!(message.contains("max_conections") && message.contains("staging.toml"), "{message}");
+}
+
+/// The settings file shown in the README, between its `settings-example` markers.
+fn readme_example() -> String {
+    let readme = include_str!("../../README.md");
+    let start = readme.find("<!-- settings-example:start -->").expect("start marker");
+    let end = readme.find("<!-- settings-example:end -->").expect("end marker");
+    let block = &readme[start..end];
+    let body = block.split_once("```toml\n").expect("a toml block").1;
+    body.rsplit_once("```").expect("a closed block").0.to_owned()
+}
+
+/// Every key path in a configuration tree, e.g. `database.url`.
+fn keys(table: config::Map<String, config::Value>, prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let path = format!("{prefix}{key}");
+        match value.clone().into_table() {
+            Ok(inner) => out.extend(keys(inner, &format!("{path}."))),
+            Err(_) => out.push(path),
+        }
+    }
+    out
+}
+
+#[test]
+fn the_readme_example_loads_and_spells_out_every_setting() {
+    let example = readme_example();
+
+    let loaded = load_file("readme", &example).expect("the README's example loads");
+
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let example_tree = config::Config::builder()
+        .add_source(config::File::from_str(&example, config::FileFormat::Toml))
+        .build()
+        .expect("parses");
+    let in_example = keys(example_tree.try_deserialize().expect("a table"), "");
+    let defaults = crate::load::defaults().expect("defaults").build().expect("builds");
+    for key in keys(defaults.try_deserialize().expect("a table"), "") {
+        assert!(in_example.contains(&key), "the README's example lacks {key}");
+    }
+}

@@ -9,6 +9,68 @@ use serde::Deserialize;
 #[display("{_0}")]
 pub struct InvalidValue(#[error(not(source))] String);
 
+impl InvalidValue {
+    pub(crate) fn new(why: String) -> Self {
+        Self(why)
+    }
+}
+
+/// What sits between the service and Postgres.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum PoolerMode {
+    /// Postgres itself, or a pooler in session mode: each client connection keeps one server
+    /// connection, so prepared statements are cached per connection.
+    None,
+    /// A pooler in transaction mode (PgBouncer `pool_mode = transaction`): a server connection
+    /// is only ours for one transaction. Every unit of work then runs in one transaction and
+    /// no prepared statement outlives it.
+    Transaction,
+}
+
+impl TryFrom<String> for PoolerMode {
+    type Error = InvalidValue;
+
+    /// By hand rather than derived: the `config` crate's message for an unknown variant does
+    /// not say which ones exist.
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        match s.as_str() {
+            "none" => Ok(Self::None),
+            "transaction" => Ok(Self::Transaction),
+            _ => Err(InvalidValue(format!(
+                "{s:?} is not a pooler mode: use \"none\" (Postgres itself, or a session-mode pooler) \
+                 or \"transaction\" (a transaction-mode pooler such as PgBouncer's pool_mode = transaction)"
+            ))),
+        }
+    }
+}
+
+/// Deserializes a count or duration that must not be zero, keeping its plain type (0 would
+/// mean an empty pool, an instant timeout or no limit at all, never what was meant).
+pub(crate) fn nonzero<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default + PartialEq,
+{
+    let value = T::deserialize(deserializer)?;
+    if value == T::default() {
+        return Err(serde::de::Error::custom("must be at least 1, not 0"));
+    }
+    Ok(value)
+}
+
+/// Deserializes `database.statement_cache_capacity`, refusing 0 with the reason: in sqlx 0.9
+/// a capacity of 0 does not turn the cache off, it stops statements from ever being closed.
+pub(crate) fn statement_cache<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    match usize::deserialize(deserializer)? {
+        0 => Err(serde::de::Error::custom(
+            "must be at least 1: a capacity of 0 does not turn sqlx's statement cache off, it leaks \
+             every statement on the server (pooler_mode = transaction is the mode that caches none)",
+        )),
+        n => Ok(n),
+    }
+}
+
 /// An HTTP header name: 1 to 64 characters of letters, digits and `-` (an RFC 9110 token,
 /// narrowed to what a tenant header plausibly needs).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

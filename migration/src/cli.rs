@@ -1,27 +1,39 @@
 //! The `migration` command line: what operators run on deploy.
+//!
+//! It reads the same settings as the server, the same way ([`tenantry_config`]), so that with
+//! the database set only in `$APP_CONFIG_DIR/$APP_ENV.toml` both use the same one;
+//! `--database-url` overrides it. It only migrates registered tenants: a schema no registry row
+//! owns is refused, never created.
 
-use std::io::{IsTerminal, Write};
+mod report;
 
-use clap::{Parser, Subcommand};
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
 use derive_more::{Display, Error, From};
-use indicatif::{ProgressBar, ProgressStyle};
 use sea_orm_migration::sea_orm::{DatabaseConnection, DbErr};
+use tenantry_config::{DatabaseUrl, Loaded, SettingsError};
+
+pub use report::entry_line;
+use report::{run_fleet, write_fleet_status, write_status, write_summary};
 
 use crate::SchemaName;
 use crate::database::{self, DatabaseError};
-use crate::fleet::{self, FleetEntry, FleetOptions, FleetReport, TenantResult};
+use crate::fleet::{self, FleetOptions, RegisteredTenant, TenantRef};
 use crate::runner::{self, Direction};
-use crate::tenant::{TenantMigrator, VERSIONS};
-
-/// Used when neither `--database-url`, `DATABASE_URL` nor `APP__DATABASE__URL` is given; the
-/// same default as the service's settings (the local Postgres of a development machine).
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/tenantry";
 
 /// Migrate Tenantry's control schema and tenant schemas.
+///
+/// The database is the settings' `database.url` (as for the server: `DATABASE_URL`, then
+/// `APP__DATABASE__URL`, then `$APP_CONFIG_DIR/$APP_ENV.toml`, then the local server), unless
+/// `--database-url` is given.
 #[derive(Debug, Parser)]
 #[command(name = "migration", version)]
 pub struct Cli {
-    /// Postgres URL [default: $DATABASE_URL, then $APP__DATABASE__URL, then the local server]
+    /// Postgres URL, overriding the settings' database.url
+    // Kept a string until `run`, which refuses a bad one without repeating it (a password).
     #[arg(long, global = true)]
     pub database_url: Option<String>,
     /// What to migrate.
@@ -38,11 +50,12 @@ pub enum Command {
         #[command(subcommand)]
         action: ControlAction,
     },
-    /// One tenant's schema, by name (created if missing).
+    /// One registered tenant's schema (created if the tenant is registered but its schema is
+    /// missing). A schema no registered tenant owns is refused.
     Tenant {
-        /// The tenant's schema, e.g. tenant_acme.
-        #[arg(long, value_parser = SchemaName::parse)]
-        schema: SchemaName,
+        /// Which tenant.
+        #[command(flatten)]
+        which: WhichTenant,
         /// What to do.
         #[command(subcommand)]
         action: TenantAction,
@@ -53,6 +66,29 @@ pub enum Command {
         #[command(subcommand)]
         action: FleetAction,
     },
+}
+
+/// Which tenant a `tenant` command is about: exactly one of its slug or its schema.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct WhichTenant {
+    /// The tenant's slug, looked up in the registry (e.g. acme).
+    #[arg(long, value_name = "SLUG")]
+    pub tenant: Option<String>,
+    /// The tenant's schema, as the registry records it (see `migration tenants status`).
+    #[arg(long, value_name = "NAME", value_parser = SchemaName::parse)]
+    pub schema: Option<SchemaName>,
+}
+
+impl WhichTenant {
+    /// The tenant as named on the command line.
+    pub fn as_ref(&self) -> Option<TenantRef<'_>> {
+        match (&self.tenant, &self.schema) {
+            (Some(slug), _) => Some(TenantRef::Slug(slug)),
+            (None, Some(schema)) => Some(TenantRef::Schema(schema)),
+            (None, None) => None,
+        }
+    }
 }
 
 /// Actions on the control schema.
@@ -102,46 +138,59 @@ pub enum FleetAction {
 /// Why a command could not run at all (per-tenant failures are reported, not returned).
 #[derive(Debug, Display, Error, From)]
 pub enum CliError {
+    /// The settings do not load.
+    #[display("{_0}")]
+    Settings(SettingsError),
     /// Connecting to or preparing the database failed.
     #[display("{_0}")]
     Database(DatabaseError),
     /// A statement failed.
     #[display("{_0}")]
     Db(DbErr),
+    /// The tenant named is not in the registry: nothing was done.
+    #[display("{_0} is not a registered tenant's; nothing was done (`migration tenants status` lists them)")]
+    NotRegistered(#[error(not(source))] String),
+    /// The registry names a schema that is not a valid schema name.
+    #[display("the registry's schema for tenant {_0:?} is invalid: {_1}")]
+    #[from(ignore)]
+    CorruptRegistry(#[error(not(source))] String, crate::SchemaNameError),
     /// Writing the report failed.
     #[display("{_0}")]
     Io(std::io::Error),
 }
 
-impl Cli {
-    /// The database URL: the flag, then `DATABASE_URL`, then `APP__DATABASE__URL`, then
-    /// [`DEFAULT_DATABASE_URL`].
-    pub fn resolved_database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .or_else(|| std::env::var("DATABASE_URL").ok())
-            .or_else(|| std::env::var("APP__DATABASE__URL").ok())
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned())
+/// Runs a parsed command with the settings `vars` give (the process environment, for the
+/// binary), writing its report to `out`. Logs which database it uses and any settings
+/// warnings. `Ok(false)` means some tenant failed, or the tenant asked about has no schema.
+pub async fn run(cli: &Cli, vars: HashMap<String, String>, out: &mut dyn Write) -> Result<bool, CliError> {
+    let Loaded { settings, warnings } = Loaded::from_vars(vars)?;
+    for warning in &warnings {
+        log::warn!("{warning}");
     }
-}
-
-/// Runs a parsed command, writing its report to `out`. `Ok(false)` means some tenant failed.
-pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<bool, CliError> {
-    let url = cli.resolved_database_url();
+    let flag = cli.database_url.as_deref().map(DatabaseUrl::parse).transpose();
+    let flag = flag.map_err(|e| SettingsError::Variable { name: "--database-url", why: e.to_string() })?;
+    let url = flag.as_ref().unwrap_or(&settings.database.url);
+    log::info!("using {url}");
+    let (url, timeout) = (url.expose(), Duration::from_secs(settings.database.acquire_timeout_secs));
     let writes = !matches!(
         cli.command,
         Command::Control { action: ControlAction::Status }
             | Command::Tenant { action: TenantAction::Status, .. }
             | Command::Tenants { action: FleetAction::Status }
     );
-    if writes {
-        database::ensure_database(&url).await?;
+    // A tenant can only be registered in a database that exists: `tenant` never creates one.
+    if writes && !matches!(cli.command, Command::Tenant { .. }) {
+        database::ensure_database(url, timeout).await?;
     }
     let jobs = match cli.command {
         Command::Tenants { action: FleetAction::Up { jobs, .. } } => u32::from(jobs),
         _ => 1,
     };
-    let db = database::connect(&url, jobs + 1).await?;
+    let db = database::connect_within(url, jobs + 1, timeout).await?;
+    let tenant = match &cli.command {
+        Command::Tenant { which, .. } => Some(registered(&db, which).await?),
+        _ => None,
+    };
     if writes {
         for name in runner::migrate_control(&db).await? {
             writeln!(out, "control: applied {name}")?;
@@ -156,7 +205,10 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<bool, CliError> {
             write_status(out, "control", &runner::control_status(&db).await?)?;
             true
         }
-        Command::Tenant { schema, action } => run_tenant(&db, schema, action, out).await?,
+        Command::Tenant { action, .. } => match &tenant {
+            Some((tenant, schema)) => run_tenant(&db, tenant, schema, action, out).await?,
+            None => false,
+        },
         Command::Tenants { action: FleetAction::Status } => {
             write_fleet_status(out, &fleet::registered_tenants(&db).await?)?;
             true
@@ -172,112 +224,51 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<bool, CliError> {
     Ok(ok)
 }
 
+/// The registered tenant a `tenant` command names, with its schema parsed; refused if none.
+async fn registered(
+    db: &DatabaseConnection,
+    which: &WhichTenant,
+) -> Result<(RegisteredTenant, SchemaName), CliError> {
+    let which = which.as_ref().ok_or_else(|| CliError::NotRegistered("no tenant named".to_owned()))?;
+    let tenant = fleet::find_tenant(db, which, false)
+        .await?
+        .ok_or_else(|| CliError::NotRegistered(which.to_string()))?;
+    let schema =
+        SchemaName::parse(&tenant.schema).map_err(|e| CliError::CorruptRegistry(tenant.slug.clone(), e))?;
+    Ok((tenant, schema))
+}
+
 async fn run_tenant(
     db: &DatabaseConnection,
+    tenant: &RegisteredTenant,
     schema: &SchemaName,
     action: &TenantAction,
     out: &mut dyn Write,
 ) -> Result<bool, CliError> {
     let direction = match action {
         TenantAction::Status => {
+            if !database::schema_exists(db, schema).await? {
+                writeln!(
+                    out,
+                    "{schema}: the schema does not exist (tenant {} is registered; \
+                     `migration tenant --tenant {} up` creates it)",
+                    tenant.slug, tenant.slug
+                )?;
+                return Ok(false);
+            }
             write_status(out, schema.as_str(), &runner::tenant_status(db, schema).await?)?;
             return Ok(true);
         }
         TenantAction::Up { steps } => Direction::Up(*steps),
         TenantAction::Down { steps } => Direction::Down(Some(*steps)),
     };
-    let outcome = runner::migrate_tenant(db, schema, direction).await?;
+    let outcome = fleet::migrate_registered(db, schema, direction).await?.ok_or_else(|| {
+        CliError::NotRegistered(format!("{} (deleted meanwhile)", TenantRef::Schema(schema)))
+    })?;
     let verb = if matches!(direction, Direction::Up(_)) { "applied" } else { "rolled back" };
     for name in &outcome.changed {
         writeln!(out, "{schema}: {verb} {name}")?;
     }
     writeln!(out, "{schema}: now at {}", outcome.version.as_deref().unwrap_or("(no migrations)"))?;
     Ok(true)
-}
-
-/// Runs the fleet with a progress bar on a terminal, or a plain line per tenant otherwise.
-async fn run_fleet(db: &DatabaseConnection, options: FleetOptions) -> Result<FleetReport, DbErr> {
-    let total = fleet::registered_tenants(db).await?.len() as u64;
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new(total);
-        if let Ok(style) =
-            ProgressStyle::with_template("{bar:40} {pos}/{len} tenants {elapsed_precise} {msg}")
-        {
-            bar.set_style(style);
-        }
-        bar
-    });
-    let on_done = |entry: &FleetEntry| match &bar {
-        Some(bar) => {
-            if let TenantResult::Failed(_) = entry.result {
-                bar.println(entry_line(entry));
-            }
-            bar.inc(1);
-        }
-        None => eprintln!("{}", entry_line(entry)),
-    };
-    let report = fleet::migrate_fleet(db, options, &on_done).await;
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    report
-}
-
-/// One tenant's result as a line of text.
-pub fn entry_line(entry: &FleetEntry) -> String {
-    let what = match &entry.result {
-        TenantResult::Migrated { applied, version } => {
-            format!("migrated ({} applied, now at {})", applied.len(), version.as_deref().unwrap_or("(none)"))
-        }
-        TenantResult::AlreadyCurrent => "already current".to_owned(),
-        TenantResult::Failed(e) => format!("FAILED: {e}"),
-        TenantResult::Skipped => "skipped (an earlier tenant failed)".to_owned(),
-    };
-    format!("{} ({}): {what}", entry.slug, entry.schema)
-}
-
-fn write_summary(out: &mut dyn Write, report: &FleetReport) -> std::io::Result<()> {
-    for entry in report.entries.iter().filter(|e| matches!(e.result, TenantResult::Failed(_))) {
-        writeln!(out, "{}", entry_line(entry))?;
-    }
-    let (migrated, current, failed, skipped) = report.counts();
-    writeln!(
-        out,
-        "{} tenants: {migrated} migrated, {current} already current, {failed} failed, {skipped} skipped",
-        report.entries.len()
-    )
-}
-
-fn write_status(out: &mut dyn Write, what: &str, migrations: &[(String, bool)]) -> std::io::Result<()> {
-    for (name, applied) in migrations {
-        writeln!(out, "{what}: {name} {}", if *applied { "applied" } else { "pending" })?;
-    }
-    Ok(())
-}
-
-fn write_fleet_status(out: &mut dyn Write, tenants: &[fleet::RegisteredTenant]) -> std::io::Result<()> {
-    let names = VERSIONS;
-    let latest = TenantMigrator::latest_version();
-    let mut current = 0;
-    for tenant in tenants {
-        let version = tenant.version.as_deref();
-        let state = match version {
-            Some(v) if v == latest => {
-                current += 1;
-                "current".to_owned()
-            }
-            Some(v) => match names.iter().position(|n| *n == v) {
-                Some(i) => format!("{} behind", names.len() - 1 - i),
-                None => "unknown version".to_owned(),
-            },
-            None => format!("{} behind", names.len()),
-        };
-        writeln!(out, "{} {} {} {state}", tenant.slug, tenant.schema, version.unwrap_or("(none)"))?;
-    }
-    writeln!(
-        out,
-        "{} tenants: {current} current, {} behind (latest {latest})",
-        tenants.len(),
-        tenants.len() - current
-    )
 }

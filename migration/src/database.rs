@@ -1,4 +1,10 @@
 //! Connecting, and creating the database itself when it does not exist yet.
+//!
+//! An unreachable database is reported within the caller's acquire timeout, naming host, port,
+//! database and the cause. A pool cannot do that: sqlx's pool retries "connection refused"
+//! silently until its acquire timeout and then reports only "pool timed out". So every pool
+//! here is opened after one direct connection attempt ([`check_reachable`]), whose error is
+//! the real one.
 
 use std::time::Duration;
 
@@ -8,6 +14,8 @@ use sea_orm_migration::sea_orm::{
     TransactionTrait,
 };
 use url::Url;
+
+use crate::SchemaName;
 
 /// A schema that never exists. Every pooled connection starts with `search_path` set to it,
 /// so a query that forgot to name its tenant's schema fails instead of reading another
@@ -26,6 +34,17 @@ pub enum DatabaseError {
     #[display("invalid database URL: {_0}")]
     #[from(ignore)]
     Url(#[error(not(source))] String),
+    /// The server could not be reached, or refused the connection.
+    #[display("cannot connect to {target}: {cause}")]
+    #[from(ignore)]
+    Unreachable {
+        /// What was being connected to: database, host and port (never the password).
+        #[error(not(source))]
+        target: String,
+        /// Why, as the operating system or Postgres said it.
+        #[error(not(source))]
+        cause: String,
+    },
     /// Postgres refused.
     #[display("{_0}")]
     Db(DbErr),
@@ -64,10 +83,12 @@ impl DatabaseName {
 }
 
 /// Creates the database `url` names unless it exists. Safe to race: a concurrent creation is
-/// taken as success.
-pub async fn ensure_database(url: &str) -> Result<(), DatabaseError> {
+/// taken as success. Says within `timeout` when the server cannot be reached, and why.
+pub async fn ensure_database(url: &str, timeout: Duration) -> Result<(), DatabaseError> {
     let (name, admin_url) = DatabaseName::from_url(url)?;
-    let admin = connect_admin(&admin_url).await?;
+    let purpose = format!(" (to create database {} if it is missing)", name.as_str());
+    check_reachable_for(&admin_url, timeout, &purpose).await?;
+    let admin = connect_admin(&admin_url, timeout).await?;
     // In a transaction, so a transaction-mode pooler keeps the statement's Parse and Bind on one
     // server connection. (CREATE DATABASE below cannot run in one; it is a single simple query.)
     let txn = admin.begin().await?;
@@ -94,19 +115,70 @@ pub async fn ensure_database(url: &str) -> Result<(), DatabaseError> {
 
 /// Drops a database, disconnecting its sessions (Postgres 13+). Missing is fine.
 pub async fn drop_database(admin_url: &str, name: &DatabaseName) -> Result<(), DatabaseError> {
-    let admin = connect_admin(admin_url).await?;
+    let admin = connect_admin(admin_url, DEFAULT_ACQUIRE_TIMEOUT).await?;
     admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", name.as_str())).await?;
     admin.close().await?;
     Ok(())
 }
 
+/// How long [`connect`] and [`drop_database`] wait for a connection (tests and tools that
+/// have no settings of their own).
+const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Opens a small pool whose connections default to [`NO_SCHEMA`] (see there).
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    open_pool(url, max_connections, DEFAULT_ACQUIRE_TIMEOUT).await
+}
+
+/// Opens a small pool like [`connect`], after checking the database answers: if it does not,
+/// says so within `timeout`, with host, port, database and the cause.
+pub async fn connect_within(
+    url: &str,
+    max_connections: u32,
+    timeout: Duration,
+) -> Result<DatabaseConnection, DatabaseError> {
+    check_reachable(url, timeout).await?;
+    Ok(open_pool(url, max_connections, timeout).await?)
+}
+
+/// Makes one connection to `url` and closes it; an error names database, host and port and
+/// says why (e.g. "Connection refused", "password authentication failed", or no answer within
+/// `timeout`).
+pub async fn check_reachable(url: &str, timeout: Duration) -> Result<(), DatabaseError> {
+    check_reachable_for(url, timeout, "").await
+}
+
+async fn check_reachable_for(url: &str, timeout: Duration, purpose: &str) -> Result<(), DatabaseError> {
+    use sea_orm_migration::sea_orm::sqlx::{self, Connection, postgres::PgConnectOptions};
+
+    let options: PgConnectOptions =
+        url.parse().map_err(|e: sqlx::Error| DatabaseError::Url(e.to_string()))?;
+    let target = format!(
+        "database {} at {}:{} as {}{purpose}",
+        options.get_database().unwrap_or(options.get_username()),
+        options.get_host(),
+        options.get_port(),
+        options.get_username(),
+    );
+    let cause = match tokio::time::timeout(timeout, sqlx::PgConnection::connect_with(&options)).await {
+        Ok(Ok(connection)) => {
+            connection.close().await.ok();
+            return Ok(());
+        }
+        Ok(Err(sqlx::Error::Io(e))) => e.to_string(),
+        Ok(Err(sqlx::Error::Database(e))) => e.message().to_owned(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {} s (database.acquire_timeout_secs)", timeout.as_secs_f32()),
+    };
+    Err(DatabaseError::Unreachable { target, cause })
+}
+
+async fn open_pool(url: &str, max_connections: u32, timeout: Duration) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(max_connections)
         .min_connections(0)
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(timeout)
         .sqlx_logging(false)
         .map_sqlx_postgres_opts(|o| {
             o.options([("search_path", NO_SCHEMA)]).application_name("tenantry-migration")
@@ -114,10 +186,22 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     Database::connect(options).await
 }
 
-async fn connect_admin(admin_url: &str) -> Result<DatabaseConnection, DbErr> {
+async fn connect_admin(admin_url: &str, timeout: Duration) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(admin_url);
-    options.max_connections(1).sqlx_logging(false);
+    options.max_connections(1).acquire_timeout(timeout).sqlx_logging(false);
     Database::connect(options).await
+}
+
+/// Whether `schema` exists in the database (read-only).
+pub async fn schema_exists(conn: &impl ConnectionTrait, schema: &SchemaName) -> Result<bool, DbErr> {
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS present",
+            [schema.as_str().into()],
+        ))
+        .await?;
+    row.map_or(Ok(false), |row| row.try_get("", "present"))
 }
 
 /// Whether Postgres said the database exists: `42P04` duplicate_database, or `23505` when

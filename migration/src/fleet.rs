@@ -3,15 +3,22 @@
 //! The registry records each tenant's version, so a run first reads the registry in one query
 //! and touches only the tenants that are behind. Each tenant migrates in its own transaction
 //! (never the whole fleet in one: lock table limits), with bounded parallelism.
+//!
+//! Only registered tenants are migrated, and each migration commits only if its tenant's
+//! registry row still exists at the end of the transaction, locked so that it cannot be deleted
+//! before the commit: a migration never creates a schema that no registry row owns (an orphan),
+//! even when the tenant is deleted while the run is under way.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::{StreamExt, stream};
-use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
-use sea_orm_migration::sea_query::{Order, Query};
+use sea_orm_migration::sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement, TransactionTrait,
+};
+use sea_orm_migration::sea_query::{Expr, ExprTrait, Iden, Order, Query, SelectStatement};
 
 use crate::control::Tenants;
-use crate::runner::{Direction, migrate_tenant};
+use crate::runner::{Direction, TenantOutcome, migrate_tenant_in};
 use crate::tenant::TenantMigrator;
 use crate::{CONTROL_SCHEMA, SchemaName};
 
@@ -42,6 +49,8 @@ pub enum TenantResult {
     Failed(String),
     /// Not attempted, because an earlier tenant failed without `--continue-on-error`.
     Skipped,
+    /// Deleted from the registry while the run was under way: nothing was done.
+    Deleted,
 }
 
 /// One tenant's line in a fleet report.
@@ -74,6 +83,11 @@ impl FleetReport {
         )
     }
 
+    /// How many tenants were deleted while the run was under way.
+    pub fn deleted(&self) -> usize {
+        self.entries.iter().filter(|e| e.result == TenantResult::Deleted).count()
+    }
+
     /// Whether every tenant ended current.
     pub fn succeeded(&self) -> bool {
         let (_, _, failed, skipped) = self.counts();
@@ -90,24 +104,100 @@ pub struct FleetOptions {
     pub continue_on_error: bool,
 }
 
-/// Every registered tenant with its recorded version, in slug order: one query.
-pub async fn registered_tenants(db: &DatabaseConnection) -> Result<Vec<RegisteredTenant>, DbErr> {
-    let select = Query::select()
+/// How an operator names one tenant.
+#[derive(Clone, Copy, Debug)]
+pub enum TenantRef<'a> {
+    /// By its slug.
+    Slug(&'a str),
+    /// By its schema.
+    Schema(&'a SchemaName),
+}
+
+impl std::fmt::Display for TenantRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TenantRef::Slug(slug) => write!(f, "tenant {slug:?}"),
+            TenantRef::Schema(schema) => write!(f, "schema {:?}", schema.as_str()),
+        }
+    }
+}
+
+/// The registry's columns migrations care about.
+fn select_tenants() -> SelectStatement {
+    Query::select()
         .columns([Tenants::Slug, Tenants::SchemaName, Tenants::Version])
         .from((CONTROL_SCHEMA, Tenants::Table))
-        .order_by(Tenants::Slug, Order::Asc)
-        .to_owned();
-    db.query_all(&select)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(RegisteredTenant {
-                slug: row.try_get("", "slug")?,
-                schema: row.try_get("", "schema_name")?,
-                version: row.try_get("", "version")?,
-            })
-        })
-        .collect()
+        .to_owned()
+}
+
+fn tenant_from_row(row: &QueryResult) -> Result<RegisteredTenant, DbErr> {
+    Ok(RegisteredTenant {
+        slug: row.try_get("", "slug")?,
+        schema: row.try_get("", "schema_name")?,
+        version: row.try_get("", "version")?,
+    })
+}
+
+/// Every registered tenant with its recorded version, in slug order: one query.
+pub async fn registered_tenants(db: &DatabaseConnection) -> Result<Vec<RegisteredTenant>, DbErr> {
+    let select = select_tenants().order_by(Tenants::Slug, Order::Asc).to_owned();
+    db.query_all(&select).await?.iter().map(tenant_from_row).collect()
+}
+
+/// Whether the registry table exists (it does once `migration control up` has run).
+pub async fn registry_exists(conn: &impl ConnectionTrait) -> Result<bool, DbErr> {
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT to_regclass($1) IS NOT NULL AS present",
+            [format!("\"{CONTROL_SCHEMA}\".\"{}\"", Tenants::Table.to_string()).into()],
+        ))
+        .await?;
+    row.map_or(Ok(false), |row| row.try_get("", "present"))
+}
+
+/// The registered tenant `which` names, if any (none either when the registry does not exist).
+/// With `lock`, its row is locked (`FOR SHARE`) until the caller's transaction ends, so it
+/// cannot be deleted meanwhile.
+pub async fn find_tenant(
+    conn: &impl ConnectionTrait,
+    which: TenantRef<'_>,
+    lock: bool,
+) -> Result<Option<RegisteredTenant>, DbErr> {
+    if !registry_exists(conn).await? {
+        return Ok(None);
+    }
+    let mut select = select_tenants();
+    match which {
+        TenantRef::Slug(slug) => select.and_where(Expr::col(Tenants::Slug).eq(slug)),
+        TenantRef::Schema(schema) => select.and_where(Expr::col(Tenants::SchemaName).eq(schema.as_str())),
+    };
+    if lock {
+        select.lock_shared();
+    }
+    conn.query_one(&select).await?.as_ref().map(tenant_from_row).transpose()
+}
+
+/// Migrates the tenant whose schema is `schema` in its own transaction, creating the schema if
+/// missing, and commits only if the tenant is still registered at the end (checked with its row
+/// locked, so a concurrent delete waits for the commit). `None`: not registered, nothing done
+/// (the transaction, `CREATE SCHEMA` included, is rolled back).
+pub async fn migrate_registered(
+    db: &DatabaseConnection,
+    schema: &SchemaName,
+    direction: Direction,
+) -> Result<Option<TenantOutcome>, DbErr> {
+    let txn = db.begin().await?;
+    let outcome = migrate_tenant_in(&txn, schema, direction).await?;
+    // Checked last rather than first: locking the row before `migrate_tenant_in` takes its
+    // advisory lock would let two runs on one tenant deadlock (each holding the row, one
+    // waiting for the other's advisory lock, the other for the row to record its version).
+    if find_tenant(&txn, TenantRef::Schema(schema), true).await?.is_none() {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    txn.commit().await?;
+    Ok(Some(outcome))
 }
 
 /// Brings every registered tenant up to the latest version. `on_done` is called once per
@@ -150,8 +240,9 @@ async fn migrate_one(db: &DatabaseConnection, schema: &str) -> TenantResult {
         Ok(schema) => schema,
         Err(e) => return TenantResult::Failed(format!("invalid schema name in the registry: {e}")),
     };
-    match migrate_tenant(db, &schema, Direction::Up(None)).await {
-        Ok(outcome) => TenantResult::Migrated { applied: outcome.changed, version: outcome.version },
+    match migrate_registered(db, &schema, Direction::Up(None)).await {
+        Ok(Some(outcome)) => TenantResult::Migrated { applied: outcome.changed, version: outcome.version },
+        Ok(None) => TenantResult::Deleted,
         Err(e) => TenantResult::Failed(e.to_string()),
     }
 }

@@ -4,9 +4,10 @@
 //! (one tenant's tables, parameterised by its [`SchemaName`]). [`runner`] applies a set to one
 //! schema safely; [`fleet`] applies the tenant set to every registered tenant.
 //!
-//! This crate depends on no other Tenantry crate: its migrations name their tables and columns
-//! themselves, so an old migration never changes meaning when an entity changes. The service
-//! depends on it to provision tenants and to use [`SchemaName`].
+//! Of Tenantry's crates it depends only on `tenantry-config` (the `migration` binary loads the
+//! same settings as the server). Its migrations name their tables and columns themselves, so an
+//! old migration never changes meaning when an entity changes. The service depends on it to
+//! provision tenants and to use [`SchemaName`].
 
 pub mod cli;
 pub mod control;

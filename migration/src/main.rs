@@ -1,4 +1,5 @@
-//! The `migration` binary: migrate the control schema, one tenant, or every tenant.
+//! The `migration` binary: migrate the control schema, one tenant, or every tenant. Logging
+//! and settings are set up as for the server (`tenantry_config`); the rest is [`run`].
 
 use std::process::ExitCode;
 
@@ -7,9 +8,9 @@ use tenantry_migration::cli::{Cli, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    tenantry_config::logging::init("info");
     let cli = Cli::parse();
-    match run(&cli, &mut std::io::stdout().lock()).await {
+    match run(&cli, std::env::vars().collect(), &mut std::io::stdout().lock()).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {

@@ -13,7 +13,7 @@ use crate::ServiceError;
 /// (idempotent) and checks every connection starts fail-closed. Tenants are never migrated
 /// implicitly.
 pub async fn connect_and_prepare(url: &str, options: &PoolOptions) -> Result<Db, ServiceError> {
-    ensure_database(url).await.map_err(|e| match e {
+    ensure_database(url, options.acquire_timeout).await.map_err(|e| match e {
         tenantry_migration::database::DatabaseError::Db(e) => ServiceError::Database(e),
         other => ServiceError::Invalid(other.to_string()),
     })?;

@@ -7,6 +7,7 @@ mod health;
 mod hostile;
 mod identity;
 mod isolation;
+mod migration_cli;
 mod migrations;
 mod openapi;
 mod orders;

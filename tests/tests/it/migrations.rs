@@ -308,16 +308,28 @@ async fn hostile_schema_names_are_refused_before_any_sql() {
     assert_eq!(schemas(&db).await, before);
 }
 
-/// Runs the `migration` command line in-process, returning success and what it printed.
-mod command_line {
-    use clap::Parser;
-    use tenantry_migration::cli::{Cli, run};
+/// Runs the `migration` command line in-process, as the binary does.
+pub mod command_line {
+    use std::collections::HashMap;
 
-    pub async fn cli_run(args: &[&str]) -> (bool, String) {
+    use clap::Parser;
+    use tenantry_migration::cli::{Cli, CliError, run};
+
+    /// Runs with `vars` as the whole environment: success, or why it could not run, and what
+    /// it printed.
+    pub async fn cli_run_with(args: &[&str], vars: &[(&str, &str)]) -> (Result<bool, CliError>, String) {
         let cli = Cli::try_parse_from(std::iter::once("migration").chain(args.iter().copied()))
             .expect("valid arguments");
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         let mut out = Vec::new();
-        let ok = run(&cli, &mut out).await.expect("command runs");
-        (ok, String::from_utf8(out).expect("utf-8 output"))
+        let result = run(&cli, vars, &mut out).await;
+        (result, String::from_utf8(out).expect("utf-8 output"))
+    }
+
+    /// Runs with an empty environment (arguments say which database), expecting it to run.
+    pub async fn cli_run(args: &[&str]) -> (bool, String) {
+        let (result, out) = cli_run_with(args, &[]).await;
+        (result.expect("command runs"), out)
     }
 }
