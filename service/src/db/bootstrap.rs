@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use tenantry_migration::database::{NO_SCHEMA, ensure_database};
+use tenantry_migration::database::{DatabaseError, NO_SCHEMA, ensure_database};
 use tenantry_migration::runner::migrate_control_in;
 
 use super::{Db, On, PoolOptions, connect};
@@ -14,8 +14,9 @@ use crate::ServiceError;
 /// implicitly.
 pub async fn connect_and_prepare(url: &str, options: &PoolOptions) -> Result<Db, ServiceError> {
     ensure_database(url, options.acquire_timeout).await.map_err(|e| match e {
-        tenantry_migration::database::DatabaseError::Db(e) => ServiceError::Database(e),
-        other => ServiceError::Invalid(other.to_string()),
+        DatabaseError::Db(e) => ServiceError::Database(e),
+        unreachable @ DatabaseError::Unreachable { .. } => ServiceError::Unavailable(unreachable.to_string()),
+        invalid @ DatabaseError::Url(_) => ServiceError::Invalid(invalid.to_string()),
     })?;
     let db = connect(url, options).await?;
     db.atomic(On::Control, async |tx| Ok(migrate_control_in(tx.transaction()).await?)).await?;
