@@ -7,7 +7,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::prelude::Decimal;
 use secrecy::ExposeSecret;
 use tenantry_config::Settings;
-use tenantry_migration::database::{DatabaseName, drop_database, ensure_database};
+use tenantry_pg::database::{DatabaseName, drop_database, ensure_database};
 use tenantry_service::db::{CONTROL_STATEMENT_CACHE, Db, PoolOptions, PoolerMode, Work, connect_and_prepare};
 use tenantry_service::entity::product;
 use tenantry_service::tenants::{self, NewTenant, Registry, Slug};

@@ -19,10 +19,10 @@ use tenantry_config::{DatabaseUrl, Loaded, SettingsError};
 pub use report::entry_line;
 use report::{run_fleet, write_fleet_status, write_status, write_summary};
 
-use crate::SchemaName;
-use crate::database::{self, DatabaseError};
 use crate::fleet::{self, FleetOptions, RegisteredTenant, TenantRef};
 use crate::runner::{self, Direction};
+use tenantry_pg::SchemaName;
+use tenantry_pg::database::{self, DatabaseError};
 
 /// Migrate Tenantry's control schema and tenant schemas.
 ///
@@ -153,7 +153,7 @@ pub enum CliError {
     /// The registry names a schema that is not a valid schema name.
     #[display("the registry's schema for tenant {_0:?} is invalid: {_1}")]
     #[from(ignore)]
-    CorruptRegistry(#[error(not(source))] String, crate::SchemaNameError),
+    CorruptRegistry(#[error(not(source))] String, tenantry_pg::SchemaNameError),
     /// Writing the report failed.
     #[display("{_0}")]
     Io(std::io::Error),

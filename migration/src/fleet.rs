@@ -20,7 +20,7 @@ use sea_orm_migration::sea_query::{Expr, ExprTrait, Iden, Order, Query, SelectSt
 use crate::control::Tenants;
 use crate::runner::{Direction, TenantOutcome, migrate_tenant_in};
 use crate::tenant::TenantMigrator;
-use crate::{CONTROL_SCHEMA, SchemaName};
+use tenantry_pg::{CONTROL_SCHEMA, SchemaName};
 
 /// One row of the registry, as far as migrations care.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -25,7 +25,7 @@ use sea_orm_migration::{MigrationStatus, MigratorTraitSelf, SchemaManager, seaql
 
 use crate::control::{ControlMigrator, Tenants};
 use crate::tenant::TenantMigrator;
-use crate::{CONTROL_SCHEMA, SchemaName};
+use tenantry_pg::{CONTROL_SCHEMA, SchemaName};
 
 /// Which way to migrate, and how many steps (`None`: all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

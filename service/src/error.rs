@@ -49,7 +49,7 @@ impl From<DbErr> for ServiceError {
                 Self::Conflict("still referenced by other records".to_owned())
             }
             // 57014 query_canceled: the statement timeout fired.
-            _ if tenantry_migration::database::sql_state(&e).as_deref() == Some("57014") => Self::Timeout(e),
+            _ if tenantry_pg::sql_state(&e).as_deref() == Some("57014") => Self::Timeout(e),
             _ => match e {
                 DbErr::RecordNotFound(what) => Self::NotFound(what),
                 // The pool had no connection to give within the acquire timeout, or is closed.
@@ -57,24 +57,5 @@ impl From<DbErr> for ServiceError {
                 e => Self::Database(e),
             },
         }
-    }
-}
-
-/// Whether `e` says the connection itself failed (the server closed it, restarted, or is
-/// shutting down), as opposed to the statement failing on a live connection.
-pub(crate) fn connection_lost(e: &DbErr) -> bool {
-    use sea_orm::{RuntimeErr, sqlx};
-    let (DbErr::Conn(RuntimeErr::SqlxError(e))
-    | DbErr::Exec(RuntimeErr::SqlxError(e))
-    | DbErr::Query(RuntimeErr::SqlxError(e))) = e
-    else {
-        return false;
-    };
-    match &**e {
-        sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
-        // Class 08 connection exception; 57P01 admin_shutdown (a terminated backend, a fast
-        // shutdown), 57P02 crash_shutdown, 57P03 cannot_connect_now (starting up).
-        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")),
-        _ => false,
     }
 }

@@ -1,8 +1,8 @@
 //! Tenantry's domain logic: every query, each one qualified with its tenant's schema.
 //!
-//! Depends on `tenantry-entity` (row types) and `tenantry-migration` (provisioning runs the
-//! tenant migrations; [`SchemaName`] is the one way a schema name reaches SQL). Knows nothing
-//! of HTTP. Callers hold a [`db::Db`] (the pool, safe for the pooler in front of it) and the
+//! Depends on `tenantry-entity` (row types), `tenantry-pg` ([`SchemaName`], the one way a
+//! schema name reaches SQL, and database plumbing) and `tenantry-migration` (provisioning runs
+//! the tenant migrations). Knows nothing of HTTP. Callers hold a [`db::Db`] (the pool, safe for the pooler in front of it) and the
 //! entity types it returns.
 
 pub mod db;
@@ -18,4 +18,4 @@ pub mod values;
 pub use error::ServiceError;
 pub use scope::TenantScope;
 pub use tenantry_entity as entity;
-pub use tenantry_migration::SchemaName;
+pub use tenantry_pg::SchemaName;

@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
-use tenantry_migration::database::{DatabaseName, drop_database};
+use tenantry_pg::database::{DatabaseName, drop_database};
 use tokio::sync::OnceCell;
 
 /// Test databases are named `tenantry_test_<unix seconds>_<pid>_<n>`; nothing else matches.

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
-use tenantry_migration::database::{DatabaseName, drop_database};
+use tenantry_pg::database::{DatabaseName, drop_database};
 
 use crate::server::{NAME_PREFIX, admin_url, connect, unix_now};
 
@@ -58,7 +58,7 @@ impl TestDb {
 
     /// A small pool on this database, opened the way the migration tool opens it.
     pub async fn connect(&self, max_connections: u32) -> DatabaseConnection {
-        tenantry_migration::database::connect(&self.url, max_connections)
+        tenantry_pg::database::connect(&self.url, max_connections)
             .await
             .expect("connect to the test database")
     }
@@ -94,7 +94,7 @@ impl TestDb {
     /// as operators must behind a pooler that drops start-up options.
     pub async fn set_pooler_defaults(&self, statement_timeout_ms: u64) {
         let name = self.name.as_str();
-        let no_schema = tenantry_migration::database::NO_SCHEMA;
+        let no_schema = tenantry_pg::database::NO_SCHEMA;
         self.execute(&format!(
             "ALTER DATABASE \"{name}\" SET search_path = {no_schema}; \
              ALTER DATABASE \"{name}\" SET statement_timeout = '{statement_timeout_ms}ms'"

@@ -7,7 +7,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTraitSelf};
 
 pub use m20261127_000001_create_tenants::Tenants;
 
-use crate::CONTROL_SCHEMA;
+use tenantry_pg::CONTROL_SCHEMA;
 
 /// Migrates the control schema. Run through [`crate::runner`], which pins `search_path` to
 /// the control schema for the ledger.

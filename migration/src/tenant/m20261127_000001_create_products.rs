@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::SchemaName;
+use tenantry_pg::SchemaName;
 
 /// This migration's name.
 pub(super) const NAME: &str = "m20261127_000001_create_products";

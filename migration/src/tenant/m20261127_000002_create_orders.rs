@@ -3,7 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 use super::m20261127_000001_create_products::Products;
-use crate::SchemaName;
+use tenantry_pg::SchemaName;
 
 /// This migration's name, also the tenant set's latest version.
 pub(super) const NAME: &str = "m20261127_000002_create_orders";

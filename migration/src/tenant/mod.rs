@@ -5,7 +5,7 @@ mod m20261127_000002_create_orders;
 
 use sea_orm_migration::{MigrationTrait, MigratorTraitSelf};
 
-use crate::SchemaName;
+use tenantry_pg::SchemaName;
 
 /// Migrates one tenant's schema. Every migration it hands out qualifies its tables with that
 /// schema, so the same set serves every tenant without code per tenant.

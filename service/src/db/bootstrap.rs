@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use tenantry_migration::database::{DatabaseError, NO_SCHEMA, ensure_database};
 use tenantry_migration::runner::migrate_control_in;
+use tenantry_pg::database::{DatabaseError, NO_SCHEMA, ensure_database};
 
 use super::{Db, On, PoolOptions, connect};
 use crate::ServiceError;

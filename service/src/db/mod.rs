@@ -32,8 +32,8 @@ pub use pool::{CONTROL_STATEMENT_CACHE, PoolOptions, PoolerMode, connect};
 pub use work::{Tx, Work};
 
 use self::health::Health;
-use crate::error::connection_lost;
 use crate::{ServiceError, TenantScope};
+use tenantry_pg::connection_lost;
 
 /// Longest `/ready` waits for the database's answer.
 const READY_WITHIN: Duration = Duration::from_millis(900);
@@ -209,7 +209,7 @@ impl Db {
         let On::Tenant(scope) = on else { return error };
         let ServiceError::Database(e) = &error else { return error };
         // 42P01 undefined_table.
-        if tenantry_migration::database::sql_state(e).as_deref() != Some("42P01") {
+        if tenantry_pg::sql_state(e).as_deref() != Some("42P01") {
             return error;
         }
         let check = Statement::from_sql_and_values(

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
-use tenantry_migration::database::NO_SCHEMA;
+use tenantry_pg::database::NO_SCHEMA;
 
 use super::Db;
 use super::health::Health;

@@ -9,8 +9,8 @@ use sea_orm::{
     QuerySelect, Statement,
 };
 use tenantry_entity::tenant::{self, State};
-use tenantry_migration::database::sql_state;
 use tenantry_migration::runner::{Direction, migrate_tenant_in};
+use tenantry_pg::sql_state;
 
 pub use registry::{Registry, ResolvedTenant};
 pub use slug::{MAX_SLUG_LEN, Slug};

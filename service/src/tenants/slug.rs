@@ -1,7 +1,7 @@
 //! [`Slug`]: a tenant's public, mutable label. It names no schema: identity is the tenant's
 //! registry id (see [`super::schema_for`]).
 
-use tenantry_migration::{SchemaName, SchemaNameError};
+use tenantry_pg::{SchemaName, SchemaNameError};
 
 use crate::ServiceError;
 

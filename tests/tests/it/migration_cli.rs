@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use tenantry_migration::cli::CliError;
-use tenantry_migration::database::{DatabaseError, ensure_database};
 use tenantry_migration::fleet::{FleetOptions, TenantResult, migrate_fleet};
 use tenantry_migration::runner::migrate_control;
+use tenantry_pg::database::{DatabaseError, ensure_database};
 use tenantry_tests::TestDb;
 
 use crate::migrations::command_line::{cli_run, cli_run_with};
@@ -128,7 +128,7 @@ async fn a_tenant_deleted_during_a_fleet_run_is_not_recreated_as_an_orphan() {
                 let runtime =
                     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                 runtime.block_on(async {
-                    let db = tenantry_migration::database::connect(&url, 1).await.expect("connect");
+                    let db = tenantry_pg::database::connect(&url, 1).await.expect("connect");
                     sea_orm::ConnectionTrait::execute_unprepared(
                         &db,
                         "DELETE FROM tenantry.tenants WHERE slug = 'b'",
@@ -210,7 +210,7 @@ async fn a_server_that_never_answers_is_reported_within_the_acquire_timeout() {
 async fn concurrent_ups_of_a_registered_tenant_neither_fail_nor_deadlock() {
     let test_db = registry_with(&[("a", "tenant_a")]).await;
     let db = test_db.connect(8).await;
-    let schema = tenantry_migration::SchemaName::parse("tenant_a").expect("valid");
+    let schema = tenantry_pg::SchemaName::parse("tenant_a").expect("valid");
     let up = tenantry_migration::runner::Direction::Up(None);
 
     let runs = futures::future::join_all(

@@ -3,10 +3,10 @@
 use command_line::cli_run;
 use futures::future::join_all;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
-use tenantry_migration::SchemaName;
 use tenantry_migration::fleet::{FleetOptions, TenantResult, migrate_fleet};
 use tenantry_migration::runner::{Direction, migrate_control, migrate_tenant};
 use tenantry_migration::tenant::{TenantMigrator, VERSIONS};
+use tenantry_pg::SchemaName;
 use tenantry_tests::TestDb;
 
 fn schema(s: &str) -> SchemaName {

@@ -9,13 +9,13 @@
 use std::time::Duration;
 
 use derive_more::{Display, Error, From};
-use sea_orm_migration::sea_orm::{
+use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
     TransactionTrait,
 };
 use url::Url;
 
-use crate::SchemaName;
+use crate::{SchemaName, sql_state};
 
 /// A schema that never exists. Every pooled connection starts with `search_path` set to it,
 /// so a query that forgot to name its tenant's schema fails instead of reading another
@@ -149,7 +149,7 @@ pub async fn check_reachable(url: &str, timeout: Duration) -> Result<(), Databas
 }
 
 async fn check_reachable_for(url: &str, timeout: Duration, purpose: &str) -> Result<(), DatabaseError> {
-    use sea_orm_migration::sea_orm::sqlx::{self, Connection, postgres::PgConnectOptions};
+    use sea_orm::sqlx::{self, Connection, postgres::PgConnectOptions};
 
     let options: PgConnectOptions =
         url.parse().map_err(|e: sqlx::Error| DatabaseError::Url(e.to_string()))?;
@@ -208,16 +208,4 @@ pub async fn schema_exists(conn: &impl ConnectionTrait, schema: &SchemaName) -> 
 /// two creators race on the catalog's unique index.
 fn is_duplicate(e: &DbErr) -> bool {
     matches!(sql_state(e).as_deref(), Some("42P04" | "23505"))
-}
-
-/// The SQLSTATE code of a database error, if Postgres sent one.
-pub fn sql_state(e: &DbErr) -> Option<String> {
-    use sea_orm_migration::sea_orm::{RuntimeErr, sqlx};
-    match e {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => match &**e {
-            sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
-            _ => None,
-        },
-        _ => None,
-    }
 }

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use derive_more::{Display, Error};
-use sea_orm_migration::sea_query::Iden;
+use sea_orm::sea_query::Iden;
 use serde::{Deserialize, Serialize};
 
 /// The schema that holds Tenantry's own tables (the tenant registry and its migration ledger).
