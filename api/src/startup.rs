@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use tenantry_config::AdminToken;
 use tenantry_config::Settings;
 use tenantry_service::ServiceError;
-use tenantry_service::db::{Db, PoolOptions, PoolerMode, connect_and_prepare};
+use tenantry_service::db::{Db, PoolOptions, connect_and_prepare};
 use tenantry_service::keys::Keyring;
 use tenantry_service::tenants::Registry;
 use utoipa::OpenApi;
@@ -86,21 +86,10 @@ impl Application {
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
         let tenant_header = HeaderName::try_from(settings.tenancy.header.as_str())
             .map_err(|e| StartupError::Setting(format!("tenancy.header: {e}")))?;
-        let pool = PoolOptions {
-            max_connections: settings.database.max_connections,
-            acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_secs),
-            statement_timeout: Duration::from_millis(settings.database.statement_timeout_ms),
-            statement_cache: settings.database.statement_cache_capacity,
-            tenant_shards: settings.database.tenant_shards,
-            max_lifetime: Duration::from_secs(settings.database.max_lifetime_secs),
-            pooler: match settings.database.pooler_mode {
-                tenantry_config::PoolerMode::None => PoolerMode::None,
-                tenantry_config::PoolerMode::Transaction => PoolerMode::Transaction,
-            },
-        };
+        let pool = PoolOptions::from(&settings.database);
         let admin_token_digest = admin_token_digest(settings.auth.admin_token.as_ref())?;
         let db = connect_and_prepare(settings.database.url.expose_secret(), &pool).await?;
-        let ttl = Duration::from_secs(settings.tenancy.cache_ttl_secs);
+        let ttl = settings.tenancy.cache_ttl;
         let registry = Registry::new(db.clone(), ttl);
         let keyring = Keyring::new(db.clone(), ttl);
         let tenant_header_label = settings.tenancy.header.as_str().to_owned();
@@ -117,13 +106,13 @@ impl Application {
         // Signals reach the server only through its stop handle (see `crate::shutdown`).
         let mut server = HttpServer::new(move || app(state.clone()))
             .disable_signals()
-            .shutdown_timeout(settings.server.shutdown_timeout_secs)
+            .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
             .listen(listener)?;
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
         let (stop, signal) = stop_channel();
-        let shutdown_timeout = Duration::from_secs(settings.server.shutdown_timeout_secs);
+        let shutdown_timeout = settings.server.shutdown_timeout;
         Ok(Self { port, server: server.run(), db, stop, signal, shutdown_timeout })
     }
 

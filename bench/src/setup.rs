@@ -61,7 +61,7 @@ impl Bench {
         };
         let (name, admin_url) = DatabaseName::from_url(&url).map_err(|e| e.to_string())?;
         drop_database(&admin_url, &name).await.map_err(|e| e.to_string())?;
-        let timeout = Duration::from_secs(settings.database.acquire_timeout_secs);
+        let timeout = settings.database.acquire_timeout;
         ensure_database(&url, timeout).await.map_err(|e| e.to_string())?;
         settings.database.url = tenantry_config::DatabaseUrl::parse(&url).map_err(|e| e.to_string())?;
         Ok(Self { url, admin_url, name, settings })
@@ -70,14 +70,14 @@ impl Bench {
     /// Opens a pool of `connections` on the benchmark database, prepared as the server does
     /// for provisioning and migrations (with the control pool's small statement cache).
     pub async fn db(&self, connections: u32) -> Result<Db, ServiceError> {
+        let settings = PoolOptions::from(&self.settings.database);
         let options = PoolOptions {
             max_connections: connections,
             acquire_timeout: Duration::from_secs(60),
-            statement_timeout: Duration::from_millis(self.settings.database.statement_timeout_ms),
             pooler: PoolerMode::None,
-            statement_cache: self.settings.database.statement_cache_capacity.min(CONTROL_STATEMENT_CACHE),
+            statement_cache: settings.statement_cache.min(CONTROL_STATEMENT_CACHE),
             tenant_shards: 0,
-            max_lifetime: Duration::from_secs(self.settings.database.max_lifetime_secs),
+            ..settings
         };
         connect_and_prepare(&self.url, &options).await
     }

@@ -15,6 +15,8 @@ mod load;
 pub mod logging;
 mod values;
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 pub use database_url::DatabaseUrl;
@@ -58,9 +60,10 @@ pub struct ServerSettings {
     pub port: u16,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
-    /// Seconds a stopping server (SIGINT, SIGTERM or its stop handle) gives in-flight
-    /// requests to finish before it cuts them off.
-    pub shutdown_timeout_secs: u64,
+    /// How long a stopping server (SIGINT, SIGTERM or its stop handle) gives in-flight
+    /// requests to finish before it cuts them off (`shutdown_timeout_secs`, seconds).
+    #[serde(rename = "shutdown_timeout_secs", deserialize_with = "values::seconds")]
+    pub shutdown_timeout: Duration,
 }
 
 /// The Postgres connection pool.
@@ -73,15 +76,16 @@ pub struct DatabaseSettings {
     /// Most connections the pool opens (at least 1).
     #[serde(deserialize_with = "values::nonzero")]
     pub max_connections: u32,
-    /// Seconds a request waits for a free connection before failing (at least 1); also how
-    /// long start-up waits for the database to answer before saying it cannot reach it.
-    #[serde(deserialize_with = "values::nonzero")]
-    pub acquire_timeout_secs: u64,
-    /// Milliseconds any one statement may run before Postgres cancels it (at least 1; 0 would
-    /// mean no limit); set on every connection at start-up, so no request can hold a
-    /// connection indefinitely.
-    #[serde(deserialize_with = "values::nonzero")]
-    pub statement_timeout_ms: u64,
+    /// How long a request waits for a free connection before failing (`acquire_timeout_secs`,
+    /// seconds, at least 1); also how long start-up waits for the database to answer before
+    /// saying it cannot reach it.
+    #[serde(rename = "acquire_timeout_secs", deserialize_with = "values::nonzero_seconds")]
+    pub acquire_timeout: Duration,
+    /// How long any one statement may run before Postgres cancels it (`statement_timeout_ms`,
+    /// milliseconds, at least 1; 0 would mean no limit); set on every connection at start-up,
+    /// so no request can hold a connection indefinitely.
+    #[serde(rename = "statement_timeout_ms", deserialize_with = "values::nonzero_millis")]
+    pub statement_timeout: Duration,
     /// What sits between the service and Postgres.
     pub pooler_mode: PoolerMode,
     /// Prepared statements each tenant connection keeps (sqlx's cache, keyed by SQL text;
@@ -95,11 +99,11 @@ pub struct DatabaseSettings {
     /// a hash of its schema (or the next one, when all of its own are busy), so each Postgres
     /// backend meets about 2/N of the tenants. See docs/DESIGN-NOTES.md for the measurements.
     pub tenant_shards: u32,
-    /// Seconds a connection serves before it is closed and replaced (when next released).
-    /// A Postgres backend keeps every relation and plan it has met, for every tenant, until it
-    /// ends; this bounds how long it can keep growing. At least 1.
-    #[serde(deserialize_with = "values::nonzero")]
-    pub max_lifetime_secs: u64,
+    /// How long a connection serves before it is closed and replaced, when next released
+    /// (`max_lifetime_secs`, seconds, at least 1). A Postgres backend keeps every relation and
+    /// plan it has met, for every tenant, until it ends; this bounds how long it can grow.
+    #[serde(rename = "max_lifetime_secs", deserialize_with = "values::nonzero_seconds")]
+    pub max_lifetime: Duration,
 }
 
 /// How requests name their tenant.
@@ -108,9 +112,10 @@ pub struct DatabaseSettings {
 pub struct TenancySettings {
     /// The request header that carries the tenant's slug.
     pub header: HeaderName,
-    /// Seconds a cached registry entry is trusted before it is read again (bounds how stale
-    /// a change made by another instance can look).
-    pub cache_ttl_secs: u64,
+    /// How long a cached registry or key entry is trusted before it is read again
+    /// (`cache_ttl_secs`, seconds): how stale a change made by another instance can look.
+    #[serde(rename = "cache_ttl_secs", deserialize_with = "values::seconds")]
+    pub cache_ttl: Duration,
 }
 
 #[cfg(test)]

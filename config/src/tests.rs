@@ -13,7 +13,7 @@ fn defaults_work_on_a_development_machine() {
     let settings = Settings::load_from(HashMap::new()).expect("defaults load");
     assert_eq!(settings.server.host, "127.0.0.1");
     assert_eq!(settings.server.port, 8080);
-    assert_eq!(settings.server.shutdown_timeout_secs, 30);
+    assert_eq!(settings.server.shutdown_timeout, std::time::Duration::from_secs(30));
     assert_eq!(settings.database.url.expose_secret(), DEFAULT_DATABASE_URL);
     assert_eq!(settings.tenancy.header.as_str(), "X-Tenant");
 }

@@ -1,5 +1,7 @@
 //! Setting values that are parsed, not just read, so a bad one fails at start-up.
 
+use std::time::Duration;
+
 use derive_more::{Display, Error};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -57,6 +59,25 @@ where
         return Err(serde::de::Error::custom("must be at least 1, not 0"));
     }
     Ok(value)
+}
+
+/// Deserializes a whole number of seconds.
+pub(crate) fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    u64::deserialize(deserializer).map(Duration::from_secs)
+}
+
+/// Deserializes a whole number of seconds, at least 1.
+pub(crate) fn nonzero_seconds<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
+    nonzero::<D, u64>(deserializer).map(Duration::from_secs)
+}
+
+/// Deserializes a whole number of milliseconds, at least 1.
+pub(crate) fn nonzero_millis<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
+    nonzero::<D, u64>(deserializer).map(Duration::from_millis)
 }
 
 /// Deserializes `database.statement_cache_capacity`, refusing 0 with the reason: in sqlx 0.9

@@ -9,7 +9,6 @@ mod report;
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use derive_more::{Display, Error, From};
@@ -171,7 +170,7 @@ pub async fn run(cli: &Cli, vars: HashMap<String, String>, out: &mut dyn Write) 
     let flag = flag.map_err(|e| SettingsError::Variable { name: "--database-url", why: e.to_string() })?;
     let url = flag.as_ref().unwrap_or(&settings.database.url);
     log::info!("using {url}");
-    let (url, timeout) = (url.expose(), Duration::from_secs(settings.database.acquire_timeout_secs));
+    let (url, timeout) = (url.expose(), settings.database.acquire_timeout);
     let writes = !matches!(
         cli.command,
         Command::Control { action: ControlAction::Status }

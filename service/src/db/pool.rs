@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use tenantry_config::DatabaseSettings;
+pub use tenantry_config::PoolerMode;
 use tenantry_pg::database::NO_SCHEMA;
 
 use super::Db;
@@ -15,15 +17,6 @@ use crate::ServiceError;
 const CONTROL_CONNECTIONS: u32 = 2;
 /// Most statements each control-pool connection caches.
 pub const CONTROL_STATEMENT_CACHE: usize = 100;
-
-/// What sits between the service and Postgres.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PoolerMode {
-    /// Postgres itself, or a session-mode pooler.
-    None,
-    /// A transaction-mode pooler.
-    Transaction,
-}
 
 /// How to open the pools.
 #[derive(Clone, Debug)]
@@ -47,6 +40,37 @@ pub struct PoolOptions {
     /// How long a connection serves before it is replaced: a backend's relation and plan
     /// caches only grow, so this bounds how large they can grow.
     pub max_lifetime: Duration,
+}
+
+impl From<&DatabaseSettings> for PoolOptions {
+    /// The pools the settings describe: the one way the server (and the bench) fill this in.
+    fn from(settings: &DatabaseSettings) -> Self {
+        Self {
+            max_connections: settings.max_connections,
+            acquire_timeout: settings.acquire_timeout,
+            statement_timeout: settings.statement_timeout,
+            pooler: settings.pooler_mode,
+            statement_cache: settings.statement_cache_capacity,
+            tenant_shards: settings.tenant_shards,
+            max_lifetime: settings.max_lifetime,
+        }
+    }
+}
+
+impl Default for PoolOptions {
+    /// Small pools for tests: 4 connections in one shared pool, no pooler, the settings'
+    /// timeouts and statement cache.
+    fn default() -> Self {
+        Self {
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+            pooler: PoolerMode::None,
+            statement_cache: 100,
+            tenant_shards: 0,
+            max_lifetime: Duration::from_secs(1800),
+        }
+    }
 }
 
 /// Opens the pools. Every connection starts (by start-up options, no extra round trip) with

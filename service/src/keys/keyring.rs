@@ -10,9 +10,7 @@ use tenantry_entity::api_key;
 use super::hash;
 use crate::ServiceError;
 use crate::db::{Db, On};
-
-/// Most keys remembered; beyond it the least used are evicted.
-const CAPACITY: u64 = 100_000;
+use crate::tenants::CACHE_CAPACITY;
 
 /// Maps key hashes to the immutable registry id of the tenant they open (`None`: unknown or
 /// revoked). Never to a slug: a slug may later name another tenant.
@@ -26,8 +24,11 @@ impl Keyring {
     /// A keyring over `db` whose entries are trusted for `ttl` (bounding how long a key revoked
     /// by another instance keeps working here).
     pub fn new(db: Db, ttl: Duration) -> Self {
-        let cache =
-            Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).support_invalidation_closures().build();
+        let cache = Cache::builder()
+            .max_capacity(CACHE_CAPACITY)
+            .time_to_live(ttl)
+            .support_invalidation_closures()
+            .build();
         Self { db, cache }
     }
 

@@ -12,7 +12,7 @@ use tenantry_entity::tenant::{self, State};
 use tenantry_migration::runner::{Direction, migrate_tenant_in};
 use tenantry_pg::sql_state;
 
-pub use registry::{Registry, ResolvedTenant};
+pub use registry::{CACHE_CAPACITY, Registry, ResolvedTenant};
 pub use slug::{MAX_SLUG_LEN, Slug};
 
 use crate::db::{Db, On, Tx};

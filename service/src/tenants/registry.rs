@@ -19,8 +19,9 @@ use super::Slug;
 use crate::db::{Db, On};
 use crate::{SchemaName, ServiceError, TenantScope};
 
-/// Most registry entries kept; beyond it the least used are evicted.
-const CAPACITY: u64 = 100_000;
+/// Most entries each cache (this registry, the keyring) keeps; beyond it the least used are
+/// evicted. 100,000 is ten times the largest fleet measured, at well under 100 bytes a key.
+pub const CACHE_CAPACITY: u64 = 100_000;
 
 /// What a request needs to know about its tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,7 +46,7 @@ pub struct Registry {
 impl Registry {
     /// A registry over `db` whose entries are trusted for `ttl`.
     pub fn new(db: Db, ttl: Duration) -> Self {
-        Self { db, cache: Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build() }
+        Self { db, cache: Cache::builder().max_capacity(CACHE_CAPACITY).time_to_live(ttl).build() }
     }
 
     /// The active tenant with registry id `id`. Unknown: not found; suspended: forbidden.

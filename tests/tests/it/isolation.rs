@@ -1,11 +1,9 @@
 //! Tenants never see each other's data, whatever the interleaving.
 
-use std::time::Duration;
-
 use futures::future::join_all;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
-use tenantry_service::db::{PoolOptions, PoolerMode, connect};
+use tenantry_service::db::{PoolOptions, connect};
 use tenantry_tests::TestApp;
 
 #[tokio::test]
@@ -117,15 +115,7 @@ async fn a_query_that_names_no_schema_fails_instead_of_reading_a_tenant() {
     app.db
         .execute("CREATE TABLE public.products (name text); INSERT INTO public.products VALUES ('leaked')")
         .await;
-    let pool = PoolOptions {
-        max_connections: 1,
-        acquire_timeout: Duration::from_secs(5),
-        statement_timeout: Duration::from_secs(5),
-        pooler: PoolerMode::None,
-        statement_cache: 100,
-        tenant_shards: 0,
-        max_lifetime: Duration::from_secs(1800),
-    };
+    let pool = PoolOptions { max_connections: 1, ..PoolOptions::default() };
     let db = connect(app.db.url(), &pool).await.expect("pool");
 
     let unqualified = db.connection().execute_unprepared("SELECT * FROM products").await;

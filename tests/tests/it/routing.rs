@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use tenantry_service::db::{Db, PoolOptions, PoolerMode, connect};
+use tenantry_service::db::{Db, PoolOptions, connect};
 use tenantry_service::{SchemaName, ServiceError, TenantScope};
 use tenantry_tests::TestDb;
 use tokio::sync::Notify;
@@ -12,14 +12,10 @@ use tokio::sync::Notify;
 /// Four sub-pools of one connection each, so a sub-pool is one backend.
 async fn four_single_connection_shards(test_db: &TestDb) -> Db {
     let options = PoolOptions {
-        max_connections: 4,
         // Short: a query that had to wait for a busy sub-pool fails the test instead of passing late.
         acquire_timeout: Duration::from_secs(1),
-        statement_timeout: Duration::from_secs(5),
-        pooler: PoolerMode::None,
-        statement_cache: 100,
         tenant_shards: 4,
-        max_lifetime: Duration::from_secs(1800),
+        ..PoolOptions::default()
     };
     connect(test_db.url(), &options).await.expect("pool")
 }
