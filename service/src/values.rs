@@ -9,14 +9,15 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// Longest product description, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
 
-/// A display name: 1 to 200 characters, not blank, no control characters.
+/// A display name: 1 to 200 characters, not blank, one line: no control characters at all
+/// (tabs and line breaks included, so a name prints as one line in lists and logs).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Name(String);
 
 impl Name {
     /// Parses `value` as the field called `field` (named in the error).
     pub fn parse(field: &str, value: String) -> Result<Self, ServiceError> {
-        check_text(field, &value, MAX_NAME_CHARS)?;
+        check_text(field, &value, MAX_NAME_CHARS, Lines::One)?;
         if value.trim().is_empty() {
             return Err(ServiceError::Invalid(format!("{field} must not be blank")));
         }
@@ -37,7 +38,7 @@ pub struct Description(String);
 impl Description {
     /// Parses a description.
     pub fn parse(value: String) -> Result<Self, ServiceError> {
-        check_text("description", &value, MAX_DESCRIPTION_CHARS)?;
+        check_text("description", &value, MAX_DESCRIPTION_CHARS, Lines::Many)?;
         Ok(Self(value))
     }
 
@@ -47,13 +48,27 @@ impl Description {
     }
 }
 
-fn check_text(field: &str, value: &str, max: usize) -> Result<(), ServiceError> {
+/// Whether a text may span lines (and so hold tabs and line breaks, but no other control
+/// character).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    One,
+    Many,
+}
+
+fn check_text(field: &str, value: &str, max: usize, lines: Lines) -> Result<(), ServiceError> {
     let chars = value.chars().count();
     if chars > max {
         return Err(ServiceError::Invalid(format!("{field} is at most {max} characters, got {chars}")));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
-        return Err(ServiceError::Invalid(format!("{field} must not contain control characters")));
+    let layout = |c: char| lines == Lines::Many && matches!(c, '\n' | '\t' | '\r');
+    if let Some(bad) = value.chars().find(|&c| c.is_control() && !layout(c)) {
+        let what = if lines == Lines::One {
+            "one line without control characters"
+        } else {
+            "free of control characters other than tabs and line breaks"
+        };
+        return Err(ServiceError::Invalid(format!("{field} must be {what}, not contain {bad:?}")));
     }
     Ok(())
 }
@@ -138,6 +153,11 @@ mod tests {
         assert!(Name::parse("name", "".into()).is_err());
         assert!(Name::parse("name", "   ".into()).is_err());
         assert!(Name::parse("name", "a\0b".into()).is_err());
+        for layout in ["a\nb", "a\tb", "a\rb"] {
+            assert!(Name::parse("name", layout.into()).is_err(), "{layout:?}");
+            assert!(Description::parse(layout.into()).is_ok(), "{layout:?}");
+        }
+        assert!(Description::parse("a\0b".into()).is_err());
     }
 
     #[test]
