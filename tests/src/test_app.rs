@@ -42,7 +42,7 @@ type Started = Result<(u16, Db, StopHandle), String>;
 impl TestApp {
     /// Starts the application with default settings plus `overrides` (`APP__...` variables).
     pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
-        let db = TestDb::new().await;
+        let db = TestDb::with_registry().await;
         let url = db.url().to_owned();
         Self::start(db, url, None, overrides).await
     }
@@ -66,7 +66,7 @@ impl TestApp {
     /// [`crate::pgbouncer::SERVER_POOL_SIZE`] server connections, configured as the README tells
     /// operators to: the fail-closed defaults set on the database, `pooler_mode = transaction`.
     pub async fn spawn_behind_pgbouncer(overrides: &[(&str, &str)]) -> Self {
-        let db = TestDb::new().await;
+        let db = TestDb::with_registry().await;
         db.set_pooler_defaults(5000).await;
         let bouncer = PgBouncer::start(db.url()).await;
         let url = bouncer.url_for(db.url());

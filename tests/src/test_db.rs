@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use tenantry_pg::database::{DatabaseName, drop_database};
 
-use crate::server::{NAME_PREFIX, admin_url, connect, unix_now};
+use crate::server::{NAME_PREFIX, admin_url, connect, registry_template, unix_now};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -21,6 +21,16 @@ pub struct TestDb {
 impl TestDb {
     /// Creates a new, empty database.
     pub async fn new() -> Self {
+        Self::create(None).await
+    }
+
+    /// Creates a new database with the control migrations already applied (the tenant
+    /// registry, empty), as a server's start-up would leave it.
+    pub async fn with_registry() -> Self {
+        Self::create(Some(registry_template().await)).await
+    }
+
+    async fn create(template: Option<&DatabaseName>) -> Self {
         let admin_url = admin_url().await.to_owned();
         let raw = format!(
             "{NAME_PREFIX}{}_{}_{}",
@@ -29,9 +39,10 @@ impl TestDb {
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
         let name = DatabaseName::parse(&raw).expect("test database names fit the grammar");
+        let from = template.map(|t| format!(" TEMPLATE \"{}\"", t.as_str())).unwrap_or_default();
         let admin = connect(&admin_url).await.expect("connect to the test Postgres server");
         admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{}\"", name.as_str()))
+            .execute_unprepared(&format!("CREATE DATABASE \"{}\"{from}", name.as_str()))
             .await
             .expect("create the test database");
         admin.close().await.ok();
