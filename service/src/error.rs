@@ -50,6 +50,10 @@ impl From<DbErr> for ServiceError {
             }
             // 57014 query_canceled: the statement timeout fired.
             _ if tenantry_pg::sql_state(&e).as_deref() == Some("57014") => Self::Timeout(e),
+            // 42P06 duplicate_schema: CREATE SCHEMA met a schema of that name.
+            _ if tenantry_pg::sql_state(&e).as_deref() == Some("42P06") => {
+                Self::Conflict("already exists".to_owned())
+            }
             _ => match e {
                 DbErr::RecordNotFound(what) => Self::NotFound(what),
                 // The pool had no connection to give within the acquire timeout, or is closed.
@@ -57,5 +61,22 @@ impl From<DbErr> for ServiceError {
                 e => Self::Database(e),
             },
         }
+    }
+}
+
+/// Names the conflict a statement ran into, in the words of the domain: the one place a
+/// constraint error (unique, foreign key, duplicate schema) becomes a message saying what was
+/// in the way, as in `.on_conflict(|| format!("tenant '{slug}' already exists"))`.
+pub(crate) trait OnConflict<T> {
+    /// Replaces a [`ServiceError::Conflict`]'s generic message with `what()`.
+    fn on_conflict(self, what: impl FnOnce() -> String) -> Result<T, ServiceError>;
+}
+
+impl<T, E: Into<ServiceError>> OnConflict<T> for Result<T, E> {
+    fn on_conflict(self, what: impl FnOnce() -> String) -> Result<T, ServiceError> {
+        self.map_err(|e| match e.into() {
+            ServiceError::Conflict(_) => ServiceError::Conflict(what()),
+            other => other,
+        })
     }
 }

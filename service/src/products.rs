@@ -7,6 +7,7 @@ use sea_orm::{ColumnTrait, DbBackend, QueryFilter, QueryOrder, QueryTrait, Selec
 use tenantry_entity::product::{self, Column, Entity as Product, Model};
 
 use crate::db::{Db, Work};
+use crate::error::OnConflict;
 use crate::page::{Page, PageRequest};
 use crate::values::{Description, Money, Name};
 use crate::{ServiceError, TenantScope};
@@ -115,12 +116,10 @@ pub async fn update(
 pub async fn delete(db: &Db, scope: &TenantScope, id: i64) -> Result<(), ServiceError> {
     let delete =
         async |work: &Work| Ok(scope.delete_many::<Product>().filter(Column::Id.eq(id)).exec(work).await?);
-    let result = db.run(scope, delete).await.map_err(|e| match e {
-        ServiceError::Conflict(_) => {
-            ServiceError::Conflict(format!("product {id} has orders; it cannot be deleted"))
-        }
-        other => other,
-    })?;
+    let result = db
+        .run(scope, delete)
+        .await
+        .on_conflict(|| format!("product {id} has orders; it cannot be deleted"))?;
     if result.rows_affected == 0 {
         return Err(not_found(id));
     }

@@ -10,12 +10,12 @@ use sea_orm::{
 };
 use tenantry_entity::tenant::{self, State};
 use tenantry_migration::runner::{Direction, migrate_tenant_in};
-use tenantry_pg::sql_state;
 
 pub use registry::{CACHE_CAPACITY, Registry, ResolvedTenant};
 pub use slug::{MAX_SLUG_LEN, Slug};
 
 use crate::db::{Db, On, Tx};
+use crate::error::OnConflict;
 use crate::keys::{self, IssuedKey, Keyring};
 use crate::page::{Page, PageRequest};
 use crate::values::Name;
@@ -70,20 +70,11 @@ async fn provision_in(tx: &Tx, new: &NewTenant) -> Result<(tenant::Model, Issued
         state: Set(State::Active),
         ..Default::default()
     };
-    tenant::Entity::insert(row).exec_without_returning(tx).await.map_err(|e| match e.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-            ServiceError::Conflict(format!("tenant '{}' already exists", new.slug))
-        }
-        _ => e.into(),
-    })?;
-    tx.execute_unprepared(&format!("CREATE SCHEMA {}", schema.quoted())).await.map_err(|e| {
-        // 42P06 duplicate_schema: a schema of that name exists outside the registry.
-        if sql_state(&e).as_deref() == Some("42P06") {
-            ServiceError::Conflict(format!("schema {schema} already exists"))
-        } else {
-            e.into()
-        }
-    })?;
+    let insert = tenant::Entity::insert(row).exec_without_returning(tx).await;
+    insert.on_conflict(|| format!("tenant '{}' already exists", new.slug))?;
+    // A schema of that name outside the registry is never adopted.
+    let create = tx.execute_unprepared(&format!("CREATE SCHEMA {}", schema.quoted())).await;
+    create.on_conflict(|| format!("schema {schema} already exists"))?;
     let key = keys::issue_for(tx, id).await?;
     migrate_tenant_in(tx.transaction(), &schema, Direction::Up(None)).await?;
     let model = tenant::Entity::find_by_id(id)

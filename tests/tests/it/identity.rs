@@ -95,3 +95,20 @@ async fn deletion_and_suspension_take_effect_at_once_on_the_instance_that_made_t
     assert_eq!(app.delete("/tenants/acme", None).await.status, 204);
     assert_eq!(listed_with(&app, &key).await, Err(401));
 }
+
+#[tokio::test]
+async fn a_stray_schema_with_the_next_tenants_name_is_never_adopted() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("first").await;
+    let id: u64 = app.schema_of("first")["tenant_".len()..].parse().expect("tenant_<id>");
+    let stray = format!("tenant_{}", id + 1);
+    app.db.execute(&format!("CREATE SCHEMA {stray}; CREATE TABLE {stray}.products (id int)")).await;
+
+    let refused = app.post("/tenants", None, &json!({"slug": "second", "name": "Second"})).await;
+
+    refused.assert_problem(409, &format!("schema {stray} already exists"));
+    app.get("/tenants/second", None).await.assert_problem(404, "tenant 'second'");
+    // The refused attempt burnt its id: the next one gets a fresh schema, never the stray one.
+    app.create_tenant("second").await;
+    assert_eq!(app.schema_of("second"), format!("tenant_{}", id + 2));
+}
