@@ -1,6 +1,7 @@
 //! `http`: authenticated reads spread uniformly over 1, 100, ... tenants against the real server,
 //! with the server's memory and Postgres' per-connection memory, and pgbench on the same SQL.
 
+use anyhow::Context;
 use std::time::Duration;
 
 use clap::Args;
@@ -61,10 +62,10 @@ enum Server {
 }
 
 /// Runs the scenario.
-pub async fn run(bench: &Bench, args: &HttpArgs) -> Result<(), String> {
+pub async fn run(bench: &Bench, args: &HttpArgs) -> anyhow::Result<()> {
     let most = args.tenants.iter().copied().max().unwrap_or(1);
     let Some(url) = &args.url else { return run_here(bench, args, most).await };
-    let token = args.admin_token.clone().ok_or("--url needs --admin-token (or APP__AUTH__ADMIN_TOKEN)")?;
+    let token = args.admin_token.clone().context("--url needs --admin-token (or APP__AUTH__ADMIN_TOKEN)")?;
     let remote = Remote::new(url, token);
     eprintln!("bench: provisioning {most} tenants with {PRODUCTS} products each through {url}");
     let tenants = remote.provision(most).await?;
@@ -82,19 +83,19 @@ pub async fn run(bench: &Bench, args: &HttpArgs) -> Result<(), String> {
 }
 
 /// Starts the server in this process on the benchmark database, with the service's settings.
-async fn run_here(bench: &Bench, args: &HttpArgs, most: usize) -> Result<(), String> {
-    let db = bench.db(5).await.map_err(|e| e.to_string())?;
+async fn run_here(bench: &Bench, args: &HttpArgs, most: usize) -> anyhow::Result<()> {
+    let db = bench.db(5).await?;
     let registry = Registry::new(db.clone(), Duration::from_secs(30));
     eprintln!("bench: provisioning {most} tenants with {PRODUCTS} products each");
-    let (tenants, _) = setup::provision(&db, &registry, 0..most, 4).await.map_err(|e| e.to_string())?;
-    setup::seed_products(&db, &tenants, PRODUCTS, 4).await.map_err(|e| e.to_string())?;
-    db.connection().clone().close().await.map_err(|e| e.to_string())?;
+    let (tenants, _) = setup::provision(&db, &registry, 0..most, 4).await?;
+    setup::seed_products(&db, &tenants, PRODUCTS, 4).await?;
+    db.connection().clone().close().await?;
 
     let mut settings = bench.settings.clone();
     settings.server.port = 0;
     // The control plane is not measured; a token avoids the generated one's log line.
-    settings.auth.admin_token = Some(AdminToken::try_from("bench-".repeat(8)).map_err(|e| e.to_string())?);
-    let app = Application::build(&settings).await.map_err(|e| e.to_string())?;
+    settings.auth.admin_token = Some(AdminToken::try_from("bench-".repeat(8))?);
+    let app = Application::build(&settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let (db, stop) = (app.db(), app.stop_handle());
     let server = Server::Here { db, stop, task: tokio::spawn(app.run_until_stopped()) };
@@ -119,7 +120,7 @@ async fn measure(
     tenants: &[Tenant],
     server: Server,
     strategy: serde_json::Value,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let statements_run = || match &server {
         Server::Here { db, .. } => Some(db.statements_run()),
         Server::There => None,
@@ -205,13 +206,13 @@ async fn measure(
 async fn stop_server(
     stop: &StopHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     stop.stop().await;
-    task.await.map_err(|e| e.to_string())?.map_err(|e| format!("server: {e}"))
+    task.await?.map_err(|e| anyhow::anyhow!("server: {e}"))
 }
 
 /// One request per tenant, so caches hold every key and tenant before measuring.
-async fn warm_up(base: &str, tenants: &[Tenant]) -> Result<(), String> {
+async fn warm_up(base: &str, tenants: &[Tenant]) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     for chunk in tenants.chunks(64) {
         let replies = join_all(
@@ -219,9 +220,9 @@ async fn warm_up(base: &str, tenants: &[Tenant]) -> Result<(), String> {
         )
         .await;
         for reply in replies {
-            let status = reply.map_err(|e| e.to_string())?.status();
+            let status = reply?.status();
             if !status.is_success() {
-                return Err(format!("warm-up request answered {status}"));
+                anyhow::bail!("warm-up request answered {status}");
             }
         }
     }
@@ -277,9 +278,9 @@ fn private_mib(pid: i32) -> Option<f64> {
 
 /// pgbench -M prepared on the statement GET /products?limit=20 sends for one tenant (built by
 /// the service itself, its parameters bound by pgbench). Returns transactions per second.
-fn pgbench(url: &str, tenant: &Tenant, clients: usize, seconds: u64) -> Result<f64, String> {
-    let scope = TenantScope::new(tenant.schema().map_err(|e| e.to_string())?);
-    let page = PageRequest::new(Some(20), None).map_err(|e| e.to_string())?;
+fn pgbench(url: &str, tenant: &Tenant, clients: usize, seconds: u64) -> anyhow::Result<f64> {
+    let scope = TenantScope::new(tenant.schema()?);
+    let page = PageRequest::new(Some(20), None)?;
     let statement = products::list_statement(&scope, page, None);
     let mut script = String::new();
     let mut sql = statement.sql.clone();
@@ -294,14 +295,14 @@ fn pgbench(url: &str, tenant: &Tenant, clients: usize, seconds: u64) -> Result<f
     script.push_str(&sql);
     script.push_str(";\n");
     let path = std::env::temp_dir().join(format!("tenantry-bench-{}.sql", std::process::id()));
-    std::fs::write(&path, script).map_err(|e| e.to_string())?;
+    std::fs::write(&path, script)?;
     let output = std::process::Command::new("pgbench")
         .args(["-n", "-M", "prepared", "-j", "2"])
         .args(["-c", &clients.to_string(), "-T", &seconds.to_string(), "-f"])
         .arg(&path)
         .arg(url)
         .output()
-        .map_err(|e| format!("pgbench: {e}"))?;
+        .context("pgbench")?;
     std::fs::remove_file(&path).ok();
     let stdout = String::from_utf8_lossy(&output.stdout);
     stdout
@@ -309,5 +310,5 @@ fn pgbench(url: &str, tenant: &Tenant, clients: usize, seconds: u64) -> Result<f
         .find(|l| l.starts_with("tps = "))
         .and_then(|l| l.split_whitespace().nth(2))
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("pgbench gave no tps: {stdout} {}", String::from_utf8_lossy(&output.stderr)))
+        .with_context(|| format!("pgbench gave no tps: {stdout} {}", String::from_utf8_lossy(&output.stderr)))
 }

@@ -2,6 +2,7 @@
 //! takes little of the CPU the server and Postgres share with it) when it is installed, else a
 //! built-in reqwest client.
 
+use anyhow::Context;
 use std::fmt::Write as _;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,14 +77,12 @@ impl Generator {
     }
 
     /// Runs `load` to completion.
-    pub async fn run(self, load: &Load<'_>) -> Result<Outcome, String> {
+    pub async fn run(self, load: &Load<'_>) -> anyhow::Result<Outcome> {
         match self.resolve() {
             Generator::Wrk => {
                 let script = wrk_script(load);
                 let (base, connections, duration) = (load.base.to_owned(), load.connections, load.duration);
-                tokio::task::spawn_blocking(move || run_wrk(&base, &script, connections, duration))
-                    .await
-                    .map_err(|e| e.to_string())?
+                tokio::task::spawn_blocking(move || run_wrk(&base, &script, connections, duration)).await?
             }
             _ => Ok(run_builtin(load).await),
         }
@@ -141,9 +140,9 @@ end
     )
 }
 
-fn run_wrk(base: &str, script: &str, connections: usize, duration: Duration) -> Result<Outcome, String> {
+fn run_wrk(base: &str, script: &str, connections: usize, duration: Duration) -> anyhow::Result<Outcome> {
     let path = std::env::temp_dir().join(format!("tenantry-bench-{}.lua", std::process::id()));
-    std::fs::write(&path, script).map_err(|e| e.to_string())?;
+    std::fs::write(&path, script)?;
     let output = Command::new("wrk")
         .args(["-t", "2", "-c", &connections.to_string(), "-d", &format!("{}s", duration.as_secs())])
         .args(["--timeout", "10s", "-s"])
@@ -151,14 +150,14 @@ fn run_wrk(base: &str, script: &str, connections: usize, duration: Duration) -> 
         .arg(base)
         .output();
     std::fs::remove_file(&path).ok();
-    let output = output.map_err(|e| format!("wrk: {e}"))?;
+    let output = output.context("wrk")?;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().find_map(|l| l.strip_prefix("TENANTRY-WRK ")).ok_or_else(|| {
+    let line = stdout.lines().find_map(|l| l.strip_prefix("TENANTRY-WRK ")).with_context(|| {
         format!("wrk gave no figures: {stdout} {}", String::from_utf8_lossy(&output.stderr))
     })?;
     let fields: Vec<f64> = line.split_whitespace().filter_map(|f| f.parse().ok()).collect();
     let [requests, micros, errors, p50_ms, p99_ms] = fields[..] else {
-        return Err(format!("wrk figures unreadable: {line}"));
+        anyhow::bail!("wrk figures unreadable: {line}");
     };
     Ok(Outcome {
         requests: requests as u64,

@@ -60,7 +60,7 @@ async fn main() -> ExitCode {
     let bench = match setup::Bench::create(cli.database_url.as_deref()).await {
         Ok(bench) => bench,
         Err(e) => {
-            eprintln!("bench: {e}");
+            eprintln!("bench: {e:#}");
             return ExitCode::FAILURE;
         }
     };
@@ -75,7 +75,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("bench: {e}");
+            eprintln!("bench: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -10,11 +10,11 @@ use crate::setup::{self, Bench};
 
 /// Provisions N tenants one after another and reports per-tenant percentiles, overall and for
 /// the last 10% (when N tenants already exist).
-pub async fn run(bench: &Bench, n: usize) -> Result<(), String> {
-    let db = bench.db(4).await.map_err(|e| e.to_string())?;
+pub async fn run(bench: &Bench, n: usize) -> anyhow::Result<()> {
+    let db = bench.db(4).await?;
     let registry = Registry::new(db.clone(), std::time::Duration::from_secs(30));
     let started = Instant::now();
-    let (_, samples) = setup::provision(&db, &registry, 0..n, 1).await.map_err(|e| e.to_string())?;
+    let (_, samples) = setup::provision(&db, &registry, 0..n, 1).await?;
     let total = started.elapsed().as_secs_f64();
     let last = samples.tail(n - n / 10);
     let ctx = json!({"tenants": n});

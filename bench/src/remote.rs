@@ -1,6 +1,7 @@
 //! Tenants on a server that is already running (`bench http --url`): provisioned, seeded and
 //! deleted through its HTTP API, as an operator's own tooling would.
 
+use anyhow::Context;
 use futures::{StreamExt, TryStreamExt, stream};
 use rand::Rng;
 use serde_json::{Value, json};
@@ -30,7 +31,7 @@ impl Remote {
 
     /// Provisions `count` tenants with slugs unique to this run (`bu<run><n>`), so a run never
     /// touches tenants it did not make. If one fails, those made are deleted again.
-    pub async fn provision(&self, count: usize) -> Result<Vec<Tenant>, String> {
+    pub async fn provision(&self, count: usize) -> anyhow::Result<Vec<Tenant>> {
         let run: String =
             (0..4).map(|_| char::from(b'a' + rand::rng().random_range(0..26u8))).collect::<String>();
         let results = stream::iter(0..count)
@@ -44,10 +45,11 @@ impl Remote {
                             &body,
                         )
                         .await?;
-                    let key = reply["api_key"].as_str().ok_or("provisioning answered no api_key")?.to_owned();
+                    let key =
+                        reply["api_key"].as_str().context("provisioning answered no api_key")?.to_owned();
                     let schema =
-                        reply["schema"].as_str().ok_or("provisioning answered no schema")?.to_owned();
-                    Ok::<_, String>(Tenant { slug, schema, key })
+                        reply["schema"].as_str().context("provisioning answered no schema")?.to_owned();
+                    Ok::<_, anyhow::Error>(Tenant { slug, schema, key })
                 }
             })
             .buffered(JOBS)
@@ -65,7 +67,7 @@ impl Remote {
     }
 
     /// Gives each tenant `count` products through `POST /products`.
-    pub async fn seed(&self, tenants: &[Tenant], count: usize) -> Result<(), String> {
+    pub async fn seed(&self, tenants: &[Tenant], count: usize) -> anyhow::Result<()> {
         stream::iter(tenants)
             .map(|tenant| async move {
                 for n in 1..=count {
@@ -73,7 +75,7 @@ impl Remote {
                     let request = self.client.post(format!("{}/products", self.base)).bearer_auth(&tenant.key);
                     self.expect(request, &body).await?;
                 }
-                Ok::<_, String>(())
+                Ok::<_, anyhow::Error>(())
             })
             .buffer_unordered(JOBS)
             .try_collect::<Vec<()>>()
@@ -99,13 +101,13 @@ impl Remote {
             .await
     }
 
-    async fn expect(&self, request: reqwest::RequestBuilder, body: &Value) -> Result<Value, String> {
-        let reply = request.json(body).send().await.map_err(|e| format!("{}: {e}", self.base))?;
+    async fn expect(&self, request: reqwest::RequestBuilder, body: &Value) -> anyhow::Result<Value> {
+        let reply = request.json(body).send().await.with_context(|| format!("sending to {}", self.base))?;
         let status = reply.status();
-        let text = reply.text().await.map_err(|e| e.to_string())?;
+        let text = reply.text().await?;
         if !status.is_success() {
-            return Err(format!("{} answered {status}: {text}", self.base));
+            anyhow::bail!("{} answered {status}: {text}", self.base);
         }
-        serde_json::from_str(&text).map_err(|e| format!("unreadable answer ({e}): {text}"))
+        serde_json::from_str(&text).with_context(|| format!("unreadable answer: {text}"))
     }
 }

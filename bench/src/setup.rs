@@ -48,22 +48,21 @@ impl Tenant {
 
 impl Bench {
     /// Drops and recreates the benchmark database.
-    pub async fn create(url: Option<&str>) -> Result<Self, String> {
-        let mut settings = Settings::load().map_err(|e| e.to_string())?;
+    pub async fn create(url: Option<&str>) -> anyhow::Result<Self> {
+        let mut settings = Settings::load()?;
         let url = match url {
             Some(url) => url.to_owned(),
             None => {
-                let mut url =
-                    url::Url::parse(settings.database.url.expose_secret()).map_err(|e| e.to_string())?;
+                let mut url = url::Url::parse(settings.database.url.expose_secret())?;
                 url.set_path(&format!("/{BENCH_DATABASE}"));
                 url.to_string()
             }
         };
-        let (name, admin_url) = DatabaseName::from_url(&url).map_err(|e| e.to_string())?;
-        drop_database(&admin_url, &name).await.map_err(|e| e.to_string())?;
+        let (name, admin_url) = DatabaseName::from_url(&url)?;
+        drop_database(&admin_url, &name).await?;
         let timeout = settings.database.acquire_timeout;
-        ensure_database(&url, timeout).await.map_err(|e| e.to_string())?;
-        settings.database.url = tenantry_config::DatabaseUrl::parse(&url).map_err(|e| e.to_string())?;
+        ensure_database(&url, timeout).await?;
+        settings.database.url = tenantry_config::DatabaseUrl::parse(&url)?;
         Ok(Self { url, admin_url, name, settings })
     }
 
