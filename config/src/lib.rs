@@ -73,7 +73,9 @@ pub struct DatabaseSettings {
     /// Connection URL; may carry a password, so only its host, port, database and user ever
     /// show in `Debug` output and logs.
     pub url: DatabaseUrl,
-    /// Most connections the pool opens (at least 1).
+    /// Connections for tenant queries (at least 1): one shared pool of this many when
+    /// `tenant_shards` is 0 or 1; otherwise `tenant_shards` sub-pools of
+    /// `max(max_connections / tenant_shards, 1)` each, plus a control pool of 2 beside them.
     #[serde(deserialize_with = "values::nonzero")]
     pub max_connections: u32,
     /// How long a request waits for a free connection before failing (`acquire_timeout_secs`,

@@ -200,14 +200,24 @@ pub async fn migrate_registered(
     Ok(Some(outcome))
 }
 
-/// Brings every registered tenant up to the latest version. `on_done` is called once per
-/// tenant as soon as its result is known (for progress output).
+/// Brings every registered tenant up to the latest version: one registry query, then only the
+/// tenants it shows behind. `on_done` is called once per tenant as soon as its result is known
+/// (for progress output).
 pub async fn migrate_fleet(
     db: &DatabaseConnection,
     options: FleetOptions,
     on_done: &(dyn Fn(&FleetEntry) + Sync),
 ) -> Result<FleetReport, DbErr> {
-    let tenants = registered_tenants(db).await?;
+    Ok(migrate_tenants(db, registered_tenants(db).await?, options, on_done).await)
+}
+
+/// Brings `tenants` (as [`registered_tenants`] read them) up to the latest version.
+pub async fn migrate_tenants(
+    db: &DatabaseConnection,
+    tenants: Vec<RegisteredTenant>,
+    options: FleetOptions,
+    on_done: &(dyn Fn(&FleetEntry) + Sync),
+) -> FleetReport {
     let latest = TenantMigrator::latest_version();
     let stop = AtomicBool::new(false);
     let stop = &stop;
@@ -232,7 +242,7 @@ pub async fn migrate_fleet(
         .collect()
         .await;
     entries.sort_by(|a, b| a.slug.cmp(&b.slug));
-    Ok(FleetReport { entries })
+    FleetReport { entries }
 }
 
 async fn migrate_one(db: &DatabaseConnection, schema: &str) -> TenantResult {

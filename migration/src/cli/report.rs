@@ -8,9 +8,11 @@ use sea_orm_migration::sea_orm::{DatabaseConnection, DbErr};
 use crate::fleet::{self, FleetEntry, FleetOptions, FleetReport, TenantResult};
 use crate::tenant::{TenantMigrator, VERSIONS};
 
-/// Runs the fleet with a progress bar on a terminal, or a plain line per tenant otherwise.
+/// Runs the fleet with a progress bar on a terminal, or a plain line per tenant otherwise;
+/// the registry is read once, for the bar's length and the run alike.
 pub(super) async fn run_fleet(db: &DatabaseConnection, options: FleetOptions) -> Result<FleetReport, DbErr> {
-    let total = fleet::registered_tenants(db).await?.len() as u64;
+    let tenants = fleet::registered_tenants(db).await?;
+    let total = tenants.len() as u64;
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(total);
         if let Ok(style) =
@@ -29,11 +31,11 @@ pub(super) async fn run_fleet(db: &DatabaseConnection, options: FleetOptions) ->
         }
         None => eprintln!("{}", entry_line(entry)),
     };
-    let report = fleet::migrate_fleet(db, options, &on_done).await;
+    let report = fleet::migrate_tenants(db, tenants, options, &on_done).await;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    report
+    Ok(report)
 }
 
 /// One tenant's result as a line of text.
