@@ -71,7 +71,7 @@ const SHARED: [(u16, &str, &str); 7] = [
     (
         400,
         "BadRequest",
-        "Bad input: a query parameter this route does not take, a parameter or body value that does not parse or breaks a rule, a NUL byte in a text value. The detail names it.",
+        "Bad input: a query parameter this route does not take, a parameter or body value that does not parse or breaks a rule, a NUL byte in a text value, the tenant header sent more than once. The detail names it.",
     ),
     (
         401,
