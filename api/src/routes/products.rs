@@ -23,7 +23,7 @@ use crate::startup::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateProduct {
-    /// 1 to 200 characters, not blank, no control characters.
+    /// 1 to 200 characters, not blank, one line (no tabs, line breaks or control characters).
     #[schema(example = "Widget", min_length = 1, max_length = 200)]
     name: String,
     /// At most 10,000 characters; no control characters but newlines and tabs.
@@ -39,7 +39,7 @@ struct CreateProduct {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateProduct {
-    /// 1 to 200 characters, not blank, no control characters.
+    /// 1 to 200 characters, not blank, one line (no tabs, line breaks or control characters).
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = String, min_length = 1, max_length = 200)]
     name: Option<Option<String>>,

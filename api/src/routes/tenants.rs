@@ -25,7 +25,7 @@ struct CreateTenant {
     /// `[a-z][a-z0-9_]{0,39}`, not a reserved name (its schema is named from the tenant's id).
     #[schema(example = "acme", pattern = "^[a-z][a-z0-9_]{0,39}$")]
     slug: String,
-    /// Display name, 1 to 200 characters, not blank, no control characters.
+    /// Display name, 1 to 200 characters, not blank, one line.
     #[schema(example = "Acme Ltd", min_length = 1, max_length = 200)]
     name: String,
 }
@@ -34,7 +34,7 @@ struct CreateTenant {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateTenant {
-    /// New display name, 1 to 200 characters, not blank, no control characters.
+    /// New display name, 1 to 200 characters, not blank, one line.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = String, min_length = 1, max_length = 200)]
     name: Option<Option<String>>,
