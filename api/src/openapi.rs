@@ -71,7 +71,9 @@ const SHARED: [(u16, &str, &str); 7] = [
     (
         400,
         "BadRequest",
-        "Bad input: a query parameter this route does not take, a parameter or body value that does not parse or breaks a rule, a NUL byte in a text value, the tenant header sent more than once. The detail names it.",
+        "Bad input: a query parameter this route does not take, a parameter or body value that \
+         does not parse or breaks a rule, a NUL byte in a text value, the tenant header sent \
+         more than once. The detail names it.",
     ),
     (
         401,
@@ -93,7 +95,8 @@ const SHARED: [(u16, &str, &str); 7] = [
     (
         503,
         "Unavailable",
-        "The database is not reachable, or the statement ran past the statement timeout; retry after `Retry-After` seconds",
+        "The database is not reachable, or the statement ran past the statement timeout; retry \
+         after `Retry-After` seconds",
     ),
 ];
 
@@ -199,7 +202,10 @@ fn add_tenant_header(operation: &mut Operation, tenant_header: &str) {
         .name(tenant_header)
         .parameter_in(ParameterIn::Header)
         .required(Required::False)
-        .description(Some("The tenant this request is for. Optional: the API key determines the tenant, and a header naming another tenant is refused (403)."))
+        .description(Some(
+            "The tenant this request is for. Optional: the API key determines the tenant, and a \
+             header naming another tenant is refused (403).",
+        ))
         .schema(Some(Object::with_type(Type::String)))
         .build();
     operation.parameters.get_or_insert_with(Vec::new).push(RefOr::T(header));
