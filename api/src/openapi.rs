@@ -1,17 +1,45 @@
-//! The OpenAPI document's fixed parts; paths and schemas are collected from the routes.
+//! The OpenAPI document: its fixed parts ([`ApiDoc`]), the paths and schemas collected from the
+//! routes, and [`apply_rules`], which adds what every route of a kind can answer.
+//!
+//! Each route documents only what is its own (its success, a 404, a 409...). The statuses that
+//! follow from what a route *is* are added here, once, as shared responses under
+//! `components/responses`, so no route can leave one out:
+//! - every route: 400 (a query parameter it does not take, a bad parameter or body value, a NUL
+//!   byte in a text value) and 500 (generic body; the cause is logged);
+//! - the control plane (`admin_token`): 401 and 503 (database unreachable, statement timeout;
+//!   with `Retry-After`);
+//! - the data plane (`api_key`): 401, 403 (suspended tenant, or a tenant header naming another
+//!   tenant), 503, and the optional tenant header as a parameter;
+//! - a route with a JSON body: 413 and 415.
+//!
+//! A route that lists one of these statuses itself (as `/ready` lists 503) gets the shared one.
+//! Every error is `application/problem+json` with the `Problem` schema.
 
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::header::Header;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Content, Object, Ref, RefOr, Required, Response, Type};
 use utoipa::{Modify, OpenApi};
+
+use crate::error::Problem;
+use crate::startup::MAX_BODY_BYTES;
+
+/// Media type of every error answer (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Title, description and tags of the OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
     modifiers(&BearerSchemes),
+    components(schemas(Problem)),
     info(
         title = "Tenantry",
         description = "Multi-tenant products and orders: one PostgreSQL schema per tenant. \
                        The control plane (/tenants) takes the admin token; the data plane \
-                       (/products, /orders) takes a tenant's API key, which determines the tenant."
+                       (/products, /orders) takes a tenant's API key, which determines the tenant. \
+                       A route refuses query parameters it does not list (400), as it refuses \
+                       unknown fields in a JSON body."
     ),
     tags(
         (name = "tenants", description = "Control plane: provisioning and deleting tenants"),
@@ -36,4 +64,149 @@ impl Modify for BearerSchemes {
             components.add_security_scheme(name, SecurityScheme::Http(scheme));
         }
     }
+}
+
+/// The shared responses: status, component name, description.
+const SHARED: [(u16, &str, &str); 7] = [
+    (
+        400,
+        "BadRequest",
+        "Bad input: a query parameter this route does not take, a parameter or body value that \
+         does not parse or breaks a rule, a NUL byte in a text value, the tenant header sent \
+         more than once. The detail names it.",
+    ),
+    (
+        401,
+        "Unauthorized",
+        "No credentials, or not the ones this route takes (`WWW-Authenticate` says which scheme)",
+    ),
+    (
+        403,
+        "Forbidden",
+        "The tenant is suspended, or the tenant header names another tenant than the API key's",
+    ),
+    (413, "PayloadTooLarge", "The body is larger than 64 KiB"),
+    (415, "UnsupportedMediaType", "The body is not `application/json`"),
+    (
+        500,
+        "InternalError",
+        "Something failed on the server; the body says only that, and the cause is logged",
+    ),
+    (
+        503,
+        "Unavailable",
+        "The database is not reachable, or the statement ran past the statement timeout; retry \
+         after `Retry-After` seconds",
+    ),
+];
+
+/// Adds the shared responses and the tenant header (named `tenant_header`, as configured) to
+/// every operation by what it is, and makes every `Problem` answer `application/problem+json`.
+pub fn apply_rules(doc: &mut utoipa::openapi::OpenApi, tenant_header: &str) {
+    const _: () = assert!(MAX_BODY_BYTES == 64 * 1024, "the 413 description says 64 KiB");
+    let components = doc.components.get_or_insert_with(Default::default);
+    for (status, name, description) in SHARED {
+        components.responses.insert(name.to_owned(), RefOr::T(shared_response(status, description)));
+    }
+    let api_key = SecurityRequirement::new("api_key", Vec::<String>::new());
+    let admin_token = SecurityRequirement::new("admin_token", Vec::<String>::new());
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+            &mut item.head,
+            &mut item.options,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let requires = |r: &SecurityRequirement| operation.security.iter().flatten().any(|s| s == r);
+            let data_plane = requires(&api_key);
+            let control_plane = requires(&admin_token);
+            let mut statuses = vec![400, 500];
+            if data_plane || control_plane {
+                statuses.extend([401, 503]);
+            }
+            if data_plane {
+                statuses.push(403);
+                add_tenant_header(operation, tenant_header);
+            }
+            if operation.request_body.is_some() {
+                statuses.extend([413, 415]);
+            }
+            share_responses(operation, &statuses);
+        }
+    }
+}
+
+fn shared_response(status: u16, description: &str) -> Response {
+    let mut response = Response::new(description);
+    response.content.insert(PROBLEM_JSON.to_owned(), RefOr::T(problem_content()));
+    let header = match status {
+        401 => Some(("WWW-Authenticate", Type::String, "`Bearer realm=\"tenantry\"`")),
+        503 => Some(("Retry-After", Type::Integer, "Seconds to wait before retrying")),
+        _ => None,
+    };
+    if let Some((name, kind, description)) = header {
+        let mut header = Header::new(Object::with_type(kind));
+        header.description = Some(description.to_owned());
+        mark_required(&mut header);
+        response.headers.insert(name.to_owned(), RefOr::T(header));
+    }
+    response
+}
+
+fn problem_content() -> Content {
+    Content::new(Some(Ref::from_schema_name("Problem")))
+}
+
+/// Points each of `statuses` at its shared response (also where the route listed it), and
+/// moves the route's own `Problem` answers to `application/problem+json`. Every documented
+/// response header is one the server always sends.
+fn share_responses(operation: &mut Operation, statuses: &[u16]) {
+    let responses = &mut operation.responses.responses;
+    for (status, name, _) in SHARED {
+        if statuses.contains(&status) || responses.contains_key(&status.to_string()) {
+            responses.insert(status.to_string(), RefOr::Ref(Ref::from_response_name(name)));
+        }
+    }
+    for response in responses.values_mut() {
+        let RefOr::T(response) = response else { continue };
+        let is_problem = response.content.get("application/json").is_some_and(|content| {
+            matches!(content, RefOr::T(Content { schema: Some(RefOr::Ref(r)), .. })
+                if r.ref_location == Ref::from_schema_name("Problem").ref_location)
+        });
+        if is_problem {
+            response.content.shift_remove("application/json");
+            response.content.insert(PROBLEM_JSON.to_owned(), RefOr::T(problem_content()));
+        }
+        for header in response.headers.values_mut() {
+            if let RefOr::T(header) = header {
+                mark_required(header);
+            }
+        }
+    }
+}
+
+/// OpenAPI's Header Object has `required`; utoipa's type lacks the field, so it goes in as an
+/// extension (which serializes flat, beside the other fields).
+fn mark_required(header: &mut Header) {
+    header.extensions.get_or_insert_with(Extensions::default).insert("required".to_owned(), true.into());
+}
+
+/// Documents the optional tenant header of a data-plane operation.
+fn add_tenant_header(operation: &mut Operation, tenant_header: &str) {
+    let header = ParameterBuilder::new()
+        .name(tenant_header)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "The tenant this request is for. Optional: the API key determines the tenant, and a \
+             header naming another tenant is refused (403).",
+        ))
+        .schema(Some(Object::with_type(Type::String)))
+        .build();
+    operation.parameters.get_or_insert_with(Vec::new).push(RefOr::T(header));
 }

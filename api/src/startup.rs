@@ -4,6 +4,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::HeaderName;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpServer, dev::Server, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,9 +20,10 @@ use tenantry_service::tenants::Registry;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
-use crate::openapi::ApiDoc;
+use crate::ApiError;
+use crate::openapi::{self, ApiDoc};
+use crate::routes::{self, RouteTable};
 use crate::shutdown::{StopHandle, StopSignal, stop_channel};
-use crate::{ApiError, routes};
 
 /// Largest request body accepted (64 KiB): products and orders are small.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -197,19 +199,22 @@ fn admin_token_digest(configured: Option<&AdminToken>) -> Result<[u8; 32], Start
 }
 
 /// One worker's application. Every route is registered through utoipa-actix-web, so every
-/// route is in the OpenAPI document by construction.
+/// route is in the OpenAPI document by construction; the document's rules for every route
+/// (`openapi::apply_rules`) are applied to it, and the route table built from it refuses
+/// undocumented query parameters and answers 405 for undocumented methods.
 fn app(
     state: web::Data<AppState>,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
         Config = (),
-        Response = actix_web::dev::ServiceResponse,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
         Error = actix_web::Error,
         InitError = (),
     >,
 > {
-    let (app, openapi) = App::new()
+    let tenant_header = state.tenant_header_label.clone();
+    let (app, mut openapi) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .app_data(state)
@@ -222,5 +227,10 @@ fn app(
         .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::from_path(&e).into()))
         .configure(routes::configure)
         .split_for_parts();
-    app.app_data(web::Data::new(openapi)).default_service(web::to(routes::not_found))
+    openapi::apply_rules(&mut openapi, &tenant_header);
+    let table = RouteTable::from_doc(&openapi);
+    app.app_data(web::Data::new(openapi))
+        .app_data(web::Data::new(table))
+        .wrap(from_fn(routes::check_query))
+        .default_service(web::to(routes::no_route))
 }

@@ -16,14 +16,18 @@ struct Status {
 }
 
 /// The process is up.
-#[utoipa::path(tag = "meta", responses((status = 200, body = Status)))]
+#[utoipa::path(tag = "meta", responses((status = 200, body = Status, description = "Up")))]
 #[get("/health")]
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(Status { status: "ok" })
 }
 
 /// The database answers.
-#[utoipa::path(tag = "meta", responses((status = 200, body = Status), (status = 503, body = crate::error::Problem)))]
+#[utoipa::path(tag = "meta", responses(
+    (status = 200, body = Status, description = "Ready"),
+    // Shaped by the document's shared 503 (see `openapi::apply_rules`).
+    (status = 503, description = "The database is not reachable"),
+))]
 #[get("/ready")]
 async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.db.ping().await.map_err(ApiError::Unavailable)?;

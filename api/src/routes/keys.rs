@@ -6,11 +6,12 @@ use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 use tenantry_service::entity::api_key;
 use tenantry_service::keys;
-use tenantry_service::tenants::Slug;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::paging::{PageQuery, Paged};
+use super::params::{PathId, PathSlug, Query};
+use super::tenants::SlugParam;
 use crate::ApiError;
 use crate::error::Problem;
 use crate::startup::AppState;
@@ -43,12 +44,13 @@ struct IssuedKeyBody {
 }
 
 /// Issues another API key for the tenant.
-#[utoipa::path(tag = "tenants", params(("slug" = String, Path)), security(("admin_token" = [])), responses(
-    (status = 201, body = IssuedKeyBody), (status = 401, body = Problem), (status = 404, body = Problem),
+#[utoipa::path(tag = "tenants", params(SlugParam), security(("admin_token" = [])), responses(
+    (status = 201, body = IssuedKeyBody, description = "Issued", headers(("Location" = String, description = "The key's URL"))),
+    (status = 404, body = Problem, description = "No such tenant"),
 ))]
 #[post("/{slug}/keys")]
-async fn create_key(state: web::Data<AppState>, slug: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let slug = Slug::parse(&slug)?;
+async fn create_key(state: web::Data<AppState>, slug: PathSlug) -> Result<HttpResponse, ApiError> {
+    let slug = slug.0;
     let issued = keys::issue(&state.db, &slug).await?;
     let body = IssuedKeyBody { key: issued.record.into(), api_key: issued.secret };
     Ok(HttpResponse::Created()
@@ -57,28 +59,32 @@ async fn create_key(state: web::Data<AppState>, slug: web::Path<String>) -> Resu
 }
 
 /// Lists the tenant's keys, newest first (records only, never secrets).
-#[utoipa::path(tag = "tenants", params(("slug" = String, Path), PageQuery), security(("admin_token" = [])),
-    responses((status = 200, body = Paged<KeyBody>), (status = 401, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(tag = "tenants", params(SlugParam, PageQuery), security(("admin_token" = [])), responses(
+    (status = 200, body = Paged<KeyBody>, description = "A page of the tenant's keys"),
+    (status = 404, body = Problem, description = "No such tenant"),
+))]
 #[get("/{slug}/keys")]
 async fn list_keys(
     state: web::Data<AppState>,
-    slug: web::Path<String>,
-    page: web::Query<PageQuery>,
+    slug: PathSlug,
+    page: Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let keys = keys::list(&state.db, &Slug::parse(&slug)?, page.request()?).await?;
+    let keys = keys::list(&state.db, &slug.0, page.0.request()?).await?;
     Ok(HttpResponse::Ok().json(Paged::from_page(keys, KeyBody::from)))
 }
 
 /// Revokes a key at once.
-#[utoipa::path(tag = "tenants", params(("slug" = String, Path), ("id" = i64, Path)), security(("admin_token" = [])),
-    responses((status = 204, description = "Revoked"), (status = 401, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(tag = "tenants", params(SlugParam, ("id" = i64, Path)), security(("admin_token" = [])), responses(
+    (status = 204, description = "Revoked"),
+    (status = 404, body = Problem, description = "No such tenant, or no such key of it"),
+))]
 #[delete("/{slug}/keys/{id}")]
 async fn revoke_key(
     state: web::Data<AppState>,
-    path: web::Path<(String, i64)>,
+    slug: PathSlug,
+    id: PathId,
 ) -> Result<HttpResponse, ApiError> {
-    let (slug, id) = path.into_inner();
-    keys::revoke(&state.db, &state.keyring, &Slug::parse(&slug)?, id).await?;
+    keys::revoke(&state.db, &state.keyring, &slug.0, id.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,19 +1,21 @@
 //! Every route, one module per area, registered through utoipa-actix-web.
 
+mod fields;
 mod health;
 mod keys;
 mod orders;
 mod paging;
+mod params;
 mod products;
+mod table;
 mod tenants;
 
-use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::ApiError;
+pub use table::{RouteTable, check_query, no_route};
+
 use crate::extract::require_admin;
 
 /// Registers every route.
@@ -28,10 +30,4 @@ pub fn configure(cfg: &mut ServiceConfig) {
     );
     products::configure(cfg);
     orders::configure(cfg);
-}
-
-/// Any request no route matched.
-pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    ApiError::Rejected(StatusCode::NOT_FOUND, format!("no route for {} {}", req.method(), req.path()))
-        .error_response()
 }

@@ -11,7 +11,8 @@ use tenantry_service::values::Quantity;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::paging::{PageQuery, Paged};
+use super::paging::{Paged, window};
+use super::params::{PathId, Query};
 use crate::ApiError;
 use crate::error::Problem;
 use crate::extract::CurrentTenant;
@@ -23,8 +24,8 @@ use crate::startup::AppState;
 struct CreateOrder {
     /// A product of the same tenant.
     product_id: i64,
-    /// 1 to 2147483647.
-    #[schema(example = 2)]
+    /// 1 to 2147483647; the total (price times quantity) must fit 9999999999.99.
+    #[schema(example = 2, minimum = 1, maximum = 2_147_483_647)]
     quantity: i64,
 }
 
@@ -52,30 +53,39 @@ impl From<order::Model> for OrderBody {
     }
 }
 
-/// `?product_id=`: only orders for one product.
+/// `?limit=&offset=&product_id=`.
 #[derive(Debug, Deserialize, IntoParams)]
-struct OrderFilter {
+#[into_params(parameter_in = Query)]
+struct OrdersQuery {
+    /// Rows per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+    /// Rows to skip (default 0).
+    #[param(minimum = 0)]
+    offset: Option<i64>,
+    /// Only orders for this product.
     product_id: Option<i64>,
 }
 
 /// Lists the tenant's orders in id order.
-#[utoipa::path(tag = "orders", security(("api_key" = [])), params(PageQuery, OrderFilter), responses(
-    (status = 200, body = Paged<OrderBody>), (status = 400, body = Problem),
+#[utoipa::path(tag = "orders", security(("api_key" = [])), params(OrdersQuery), responses(
+    (status = 200, body = Paged<OrderBody>, description = "A page of orders"),
 ))]
 #[get("/orders")]
 async fn list_orders(
     state: web::Data<AppState>,
     tenant: CurrentTenant,
-    page: web::Query<PageQuery>,
-    filter: web::Query<OrderFilter>,
+    query: Query<OrdersQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = orders::list(&state.db, &tenant.0.scope, page.request()?, filter.product_id).await?;
+    let query = query.0;
+    let page = window(query.limit, query.offset)?;
+    let page = orders::list(&state.db, &tenant.0.scope, page, query.product_id).await?;
     Ok(HttpResponse::Ok().json(Paged::from_page(page, OrderBody::from)))
 }
 
 /// Places an order; its total is the product's current price times the quantity.
 #[utoipa::path(tag = "orders", security(("api_key" = [])), request_body = CreateOrder, responses(
-    (status = 201, body = OrderBody), (status = 400, body = Problem),
+    (status = 201, body = OrderBody, description = "Placed", headers(("Location" = String, description = "The order's URL"))),
     (status = 422, body = Problem, description = "No such product in this tenant"),
 ))]
 #[post("/orders")]
@@ -93,15 +103,16 @@ async fn create_order(
 
 /// One order.
 #[utoipa::path(tag = "orders", security(("api_key" = [])), params(("id" = i64, Path)), responses(
-    (status = 200, body = OrderBody), (status = 404, body = Problem),
+    (status = 200, body = OrderBody, description = "The order"),
+    (status = 404, body = Problem, description = "No such order in this tenant"),
 ))]
 #[get("/orders/{id}")]
 async fn get_order(
     state: web::Data<AppState>,
     tenant: CurrentTenant,
-    id: web::Path<i64>,
+    id: PathId,
 ) -> Result<HttpResponse, ApiError> {
-    let order = orders::get(&state.db, &tenant.0.scope, id.into_inner()).await?;
+    let order = orders::get(&state.db, &tenant.0.scope, id.0).await?;
     Ok(HttpResponse::Ok().json(OrderBody::from(order)))
 }
 

@@ -6,20 +6,29 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiError;
 
-/// `?limit=&offset=`.
+/// `?limit=&offset=`, for lists that take nothing else. Lists with filters declare the same
+/// two fields beside theirs (serde cannot flatten query strings into typed fields).
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Rows per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// Rows to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
 impl PageQuery {
     /// The validated window.
     pub fn request(&self) -> Result<PageRequest, ApiError> {
-        Ok(PageRequest::new(self.limit, self.offset)?)
+        window(self.limit, self.offset)
     }
+}
+
+/// The validated window of `?limit=&offset=`.
+pub fn window(limit: Option<i64>, offset: Option<i64>) -> Result<PageRequest, ApiError> {
+    Ok(PageRequest::new(limit, offset)?)
 }
 
 /// A page of a list.

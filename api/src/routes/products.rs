@@ -4,14 +4,16 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, FixedOffset};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use tenantry_service::entity::product;
 use tenantry_service::products::{self, NewProduct, ProductChanges};
 use tenantry_service::values::{Description, Money, Name};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::paging::{PageQuery, Paged};
+use super::fields::{not_null, present};
+use super::paging::{Paged, window};
+use super::params::{PathId, Query};
 use crate::ApiError;
 use crate::error::Problem;
 use crate::extract::CurrentTenant;
@@ -21,30 +23,34 @@ use crate::startup::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateProduct {
-    /// 1 to 200 characters.
-    #[schema(example = "Widget")]
+    /// 1 to 200 characters, not blank, one line (no tabs, line breaks or control characters).
+    #[schema(example = "Widget", min_length = 1, max_length = 200)]
     name: String,
+    /// At most 10,000 characters; no control characters but newlines and tabs.
+    #[schema(max_length = 10_000)]
     description: Option<String>,
     /// Decimal string (or number) with at most two decimals, 0 to 9999999999.99.
-    #[schema(value_type = String, example = "19.99")]
+    #[schema(value_type = String, example = "19.99", pattern = r"^[0-9]{1,10}(\.[0-9]{1,2})?$")]
     price: Decimal,
 }
 
-/// Fields to change; absent fields stay as they are, `"description": null` clears it.
+/// Fields to change; absent fields stay as they are. `"description": null` clears the
+/// description; `null` for the name or the price is refused (400): they cannot be cleared.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateProduct {
-    name: Option<String>,
+    /// 1 to 200 characters, not blank, one line (no tabs, line breaks or control characters).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    name: Option<Option<String>>,
+    /// At most 10,000 characters; `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 10_000)]
     description: Option<Option<String>>,
-    #[schema(value_type = Option<String>, example = "17.50")]
-    price: Option<Decimal>,
-}
-
-/// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`, via `default`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
+    /// Decimal string (or number) with at most two decimals, 0 to 9999999999.99.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, example = "17.50", pattern = r"^[0-9]{1,10}(\.[0-9]{1,2})?$")]
+    price: Option<Option<Decimal>>,
 }
 
 /// A product.
@@ -65,32 +71,39 @@ impl From<product::Model> for ProductBody {
     }
 }
 
-/// `?q=`: filter products by name.
+/// `?limit=&offset=&q=`.
 #[derive(Debug, Deserialize, IntoParams)]
-struct SearchQuery {
-    /// Case-insensitive substring of the name.
+#[into_params(parameter_in = Query)]
+struct ProductsQuery {
+    /// Rows per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+    /// Rows to skip (default 0).
+    #[param(minimum = 0)]
+    offset: Option<i64>,
+    /// Only products whose name contains this, ignoring case.
     q: Option<String>,
 }
 
 /// Lists the tenant's products in id order.
-#[utoipa::path(tag = "products", security(("api_key" = [])), params(PageQuery, SearchQuery), responses(
-    (status = 200, body = Paged<ProductBody>),
-    (status = 400, body = Problem), (status = 404, body = Problem, description = "Unknown tenant"),
+#[utoipa::path(tag = "products", security(("api_key" = [])), params(ProductsQuery), responses(
+    (status = 200, body = Paged<ProductBody>, description = "A page of products"),
 ))]
 #[get("/products")]
 async fn list_products(
     state: web::Data<AppState>,
     tenant: CurrentTenant,
-    page: web::Query<PageQuery>,
-    search: web::Query<SearchQuery>,
+    query: Query<ProductsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = products::list(&state.db, &tenant.0.scope, page.request()?, search.q.as_deref()).await?;
+    let query = query.0;
+    let page = window(query.limit, query.offset)?;
+    let page = products::list(&state.db, &tenant.0.scope, page, query.q.as_deref()).await?;
     Ok(HttpResponse::Ok().json(Paged::from_page(page, ProductBody::from)))
 }
 
 /// Creates a product.
 #[utoipa::path(tag = "products", security(("api_key" = [])), request_body = CreateProduct, responses(
-    (status = 201, body = ProductBody), (status = 400, body = Problem),
+    (status = 201, body = ProductBody, description = "Created", headers(("Location" = String, description = "The product's URL"))),
 ))]
 #[post("/products")]
 async fn create_product(
@@ -112,51 +125,54 @@ async fn create_product(
 
 /// One product.
 #[utoipa::path(tag = "products", security(("api_key" = [])), params(("id" = i64, Path)), responses(
-    (status = 200, body = ProductBody), (status = 404, body = Problem),
+    (status = 200, body = ProductBody, description = "The product"),
+    (status = 404, body = Problem, description = "No such product in this tenant"),
 ))]
 #[get("/products/{id}")]
 async fn get_product(
     state: web::Data<AppState>,
     tenant: CurrentTenant,
-    id: web::Path<i64>,
+    id: PathId,
 ) -> Result<HttpResponse, ApiError> {
-    let product = products::get(&state.db, &tenant.0.scope, id.into_inner()).await?;
+    let product = products::get(&state.db, &tenant.0.scope, id.0).await?;
     Ok(HttpResponse::Ok().json(ProductBody::from(product)))
 }
 
 /// Changes some fields of a product.
 #[utoipa::path(tag = "products", security(("api_key" = [])), params(("id" = i64, Path)), request_body = UpdateProduct, responses(
-    (status = 200, body = ProductBody), (status = 400, body = Problem), (status = 404, body = Problem),
+    (status = 200, body = ProductBody, description = "The product as changed"),
+    (status = 404, body = Problem, description = "No such product in this tenant"),
 ))]
 #[patch("/products/{id}")]
 async fn update_product(
     state: web::Data<AppState>,
     tenant: CurrentTenant,
-    id: web::Path<i64>,
+    id: PathId,
     body: web::Json<UpdateProduct>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let changes = ProductChanges {
-        name: body.name.map(|n| Name::parse("name", n)).transpose()?,
+        name: not_null("name", body.name)?.map(|n| Name::parse("name", n)).transpose()?,
         description: body.description.map(|d| d.map(Description::parse).transpose()).transpose()?,
-        price: body.price.map(Money::price).transpose()?,
+        price: not_null("price", body.price)?.map(Money::price).transpose()?,
     };
-    let product = products::update(&state.db, &tenant.0.scope, id.into_inner(), changes).await?;
+    let product = products::update(&state.db, &tenant.0.scope, id.0, changes).await?;
     Ok(HttpResponse::Ok().json(ProductBody::from(product)))
 }
 
 /// Deletes a product that no order refers to.
 #[utoipa::path(tag = "products", security(("api_key" = [])), params(("id" = i64, Path)), responses(
-    (status = 204, description = "Deleted"), (status = 404, body = Problem),
+    (status = 204, description = "Deleted"),
+    (status = 404, body = Problem, description = "No such product in this tenant"),
     (status = 409, body = Problem, description = "Orders refer to it"),
 ))]
 #[delete("/products/{id}")]
 async fn delete_product(
     state: web::Data<AppState>,
     tenant: CurrentTenant,
-    id: web::Path<i64>,
+    id: PathId,
 ) -> Result<HttpResponse, ApiError> {
-    products::delete(&state.db, &tenant.0.scope, id.into_inner()).await?;
+    products::delete(&state.db, &tenant.0.scope, id.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -7,11 +7,13 @@ use serde::{Deserialize, Serialize};
 use tenantry_service::entity::tenant::{self, State};
 use tenantry_service::tenants::{self, NewTenant, Slug};
 use tenantry_service::values::Name;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::fields::{not_null, present};
 use super::keys::KeyBody;
 use super::paging::{PageQuery, Paged};
+use super::params::{PathSlug, Query};
 use crate::ApiError;
 use crate::error::Problem;
 use crate::startup::AppState;
@@ -20,23 +22,37 @@ use crate::startup::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateTenant {
-    /// `[a-z][a-z0-9_]{0,39}`; the schema is `tenant_<slug>`.
-    #[schema(example = "acme")]
+    /// `[a-z][a-z0-9_]{0,39}`, not a reserved name (its schema is named from the tenant's id).
+    #[schema(example = "acme", pattern = "^[a-z][a-z0-9_]{0,39}$")]
     slug: String,
-    /// Display name, 1 to 200 characters.
-    #[schema(example = "Acme Ltd")]
+    /// Display name, 1 to 200 characters, not blank, one line.
+    #[schema(example = "Acme Ltd", min_length = 1, max_length = 200)]
     name: String,
 }
 
-/// Changes to a tenant; absent fields stay as they are.
+/// Changes to a tenant; absent fields stay as they are, and `null` is refused (400).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateTenant {
-    /// New display name.
-    name: Option<String>,
+    /// New display name, 1 to 200 characters, not blank, one line.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    name: Option<Option<String>>,
     /// `suspended` refuses the tenant's data-plane requests (403) and keeps its data;
     /// `active` serves them again.
-    state: Option<StateBody>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = StateBody)]
+    state: Option<Option<StateBody>>,
+}
+
+/// `{slug}`: the tenant, as [`PathSlug`] reads it.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "only documents the segment; PathSlug reads it")]
+pub(super) struct SlugParam {
+    /// The tenant's slug.
+    #[param(pattern = "^[a-z][a-z0-9_]{0,39}$")]
+    slug: String,
 }
 
 /// A tenant's lifecycle state.
@@ -106,9 +122,7 @@ impl From<tenant::Model> for TenantBody {
 
 /// Provisions a tenant: registry row, first API key, schema and tables in one transaction.
 #[utoipa::path(tag = "tenants", request_body = CreateTenant, security(("admin_token" = [])), responses(
-    (status = 201, body = ProvisionedBody),
-    (status = 400, body = Problem, description = "Invalid slug or name"),
-    (status = 401, body = Problem),
+    (status = 201, body = ProvisionedBody, description = "Provisioned", headers(("Location" = String, description = "The tenant's URL"))),
     (status = 409, body = Problem, description = "The slug is taken"),
 ))]
 #[post("")]
@@ -130,61 +144,53 @@ async fn create_tenant(
 }
 
 /// Renames, suspends or reactivates a tenant.
-#[utoipa::path(tag = "tenants", params(("slug" = String, Path)), request_body = UpdateTenant,
+#[utoipa::path(tag = "tenants", params(SlugParam), request_body = UpdateTenant,
     security(("admin_token" = [])), responses(
-    (status = 200, body = TenantBody), (status = 400, body = Problem), (status = 401, body = Problem),
-    (status = 404, body = Problem),
+    (status = 200, body = TenantBody, description = "The tenant as changed"),
+    (status = 404, body = Problem, description = "No such tenant"),
 ))]
 #[patch("/{slug}")]
 async fn update_tenant(
     state: web::Data<AppState>,
-    slug: web::Path<String>,
+    slug: PathSlug,
     body: web::Json<UpdateTenant>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let name = body.name.map(|n| Name::parse("name", n)).transpose()?;
-    let state_change = body.state.map(State::from);
-    let tenant =
-        tenants::update(&state.db, &state.registry, &Slug::parse(&slug)?, name, state_change).await?;
+    let name = not_null("name", body.name)?.map(|n| Name::parse("name", n)).transpose()?;
+    let state_change = not_null("state", body.state)?.map(State::from);
+    let tenant = tenants::update(&state.db, &state.registry, &slug.0, name, state_change).await?;
     Ok(HttpResponse::Ok().json(TenantBody::from(tenant)))
 }
 
 /// Lists tenants in slug order.
 #[utoipa::path(tag = "tenants", params(PageQuery), security(("admin_token" = [])), responses(
-    (status = 200, body = Paged<TenantBody>),
-    (status = 400, body = Problem),
+    (status = 200, body = Paged<TenantBody>, description = "A page of tenants"),
 ))]
 #[get("")]
-async fn list_tenants(
-    state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let page = tenants::list(&state.db, query.request()?).await?;
+async fn list_tenants(state: web::Data<AppState>, query: Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+    let page = tenants::list(&state.db, query.0.request()?).await?;
     Ok(HttpResponse::Ok().json(Paged::from_page(page, TenantBody::from)))
 }
 
 /// One tenant.
-#[utoipa::path(tag = "tenants", params(("slug" = String, Path)), security(("admin_token" = [])), responses(
-    (status = 200, body = TenantBody),
-    (status = 404, body = Problem),
+#[utoipa::path(tag = "tenants", params(SlugParam), security(("admin_token" = [])), responses(
+    (status = 200, body = TenantBody, description = "The tenant"),
+    (status = 404, body = Problem, description = "No such tenant"),
 ))]
 #[get("/{slug}")]
-async fn get_tenant(state: web::Data<AppState>, slug: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let tenant = tenants::get(&state.db, &Slug::parse(&slug)?).await?;
+async fn get_tenant(state: web::Data<AppState>, slug: PathSlug) -> Result<HttpResponse, ApiError> {
+    let tenant = tenants::get(&state.db, &slug.0).await?;
     Ok(HttpResponse::Ok().json(TenantBody::from(tenant)))
 }
 
 /// Deletes a tenant with all its data (drops its schema).
-#[utoipa::path(tag = "tenants", params(("slug" = String, Path)), security(("admin_token" = [])), responses(
+#[utoipa::path(tag = "tenants", params(SlugParam), security(("admin_token" = [])), responses(
     (status = 204, description = "Deleted"),
-    (status = 404, body = Problem),
+    (status = 404, body = Problem, description = "No such tenant"),
 ))]
 #[delete("/{slug}")]
-async fn delete_tenant(
-    state: web::Data<AppState>,
-    slug: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    tenants::delete(&state.db, &state.registry, &state.keyring, &Slug::parse(&slug)?).await?;
+async fn delete_tenant(state: web::Data<AppState>, slug: PathSlug) -> Result<HttpResponse, ApiError> {
+    tenants::delete(&state.db, &state.registry, &state.keyring, &slug.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

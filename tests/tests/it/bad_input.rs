@@ -3,8 +3,9 @@
 use serde_json::{Value, json};
 use tenantry_tests::TestApp;
 
-/// Counts every row a data-plane write could have touched.
-async fn row_counts(app: &TestApp) -> (i64, i64, String) {
+/// Counts every row a write could have touched: the tenant `acme`'s products and orders, and
+/// the registry.
+async fn row_counts(app: &TestApp) -> (i64, i64, String, String) {
     let schema = app.schema_of("acme");
     let products = app.db.count(&format!("SELECT count(*) AS n FROM {schema}.products")).await;
     let orders = app.db.count(&format!("SELECT count(*) AS n FROM {schema}.orders")).await;
@@ -13,7 +14,12 @@ async fn row_counts(app: &TestApp) -> (i64, i64, String) {
         .strings(&format!("SELECT coalesce(string_agg(id || ':' || name || ':' || coalesce(description, '') || ':' || price, ',' ORDER BY id), '') AS v FROM {schema}.products"))
         .await
         .concat();
-    (products, orders, snapshot)
+    let registry = app
+        .db
+        .strings("SELECT string_agg(slug || ':' || name || ':' || state || ':' || updated_at, ',' ORDER BY slug) AS v FROM tenantry.tenants")
+        .await
+        .concat();
+    (products, orders, snapshot, registry)
 }
 
 #[tokio::test]
@@ -103,15 +109,138 @@ async fn paging_parameters_out_of_range_are_refused_not_clamped() {
         ("limit=101", "limit must be between 1 and 100"),
         ("limit=-1", "limit must be between 1 and 100"),
         ("offset=-1", "offset must not be negative"),
-        ("limit=abc", "invalid query parameters"),
-        ("limit=99999999999999999999", "invalid query parameters"),
+        ("limit=abc", "invalid query parameter `limit`"),
+        ("limit=99999999999999999999", "invalid query parameter `limit`"),
     ] {
         app.get(&format!("/products?{query}"), Some("acme")).await.assert_problem(400, needle);
         app.get(&format!("/orders?{query}"), Some("acme")).await.assert_problem(400, needle);
         app.get(&format!("/tenants?{query}"), None).await.assert_problem(400, needle);
     }
-    app.get("/products/1.5", Some("acme")).await.assert_problem(400, "invalid path parameter");
-    app.get("/orders/x", Some("acme")).await.assert_problem(400, "invalid path parameter");
+    app.get("/products/1.5", Some("acme")).await.assert_problem(400, "invalid path parameter `id`");
+    app.get("/orders/x", Some("acme")).await.assert_problem(400, "invalid path parameter `id`");
+}
+
+#[tokio::test]
+async fn a_nul_byte_in_any_text_input_is_refused_naming_the_parameter_and_nothing_is_written() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    app.create_product("acme", "Widget", "10.00").await;
+    let before = row_counts(&app).await;
+    // Query strings and path segments, as the data plane and the control plane read them.
+    let reads: [(&str, Option<&str>, &str); 11] = [
+        ("/products?q=%00", Some("acme"), "query parameter `q`"),
+        ("/products?q=abc%00", Some("acme"), "query parameter `q`"),
+        ("/products?limit=1%00", Some("acme"), "query parameter `limit`"),
+        ("/orders?product_id=%001", Some("acme"), "query parameter `product_id`"),
+        ("/tenants?offset=0%00", None, "query parameter `offset`"),
+        ("/tenants/%00", None, "path parameter `slug`"),
+        ("/tenants/acme%00", None, "path parameter `slug`"),
+        ("/tenants/acme%00/keys", None, "path parameter `slug`"),
+        ("/tenants/acme/keys?limit=%00", None, "query parameter `limit`"),
+        ("/products/1%00", Some("acme"), "path parameter `id`"),
+        ("/orders/%00", Some("acme"), "path parameter `id`"),
+    ];
+    // JSON bodies: every text field of every write.
+    let writes: [(&str, &str, Value, &str); 7] = [
+        (
+            "POST",
+            "/products",
+            json!({"name": "a\u{0}", "price": "1"}),
+            "name must be one line without control characters",
+        ),
+        (
+            "POST",
+            "/products",
+            json!({"name": "a", "description": "\u{0}", "price": "1"}),
+            "description must be free of control characters",
+        ),
+        (
+            "PATCH",
+            "/products/1",
+            json!({"name": "\u{0}b"}),
+            "name must be one line without control characters",
+        ),
+        (
+            "PATCH",
+            "/products/1",
+            json!({"description": "x\u{0}"}),
+            "description must be free of control characters",
+        ),
+        ("POST", "/tenants", json!({"slug": "evil\u{0}", "name": "Evil"}), "invalid tenant slug"),
+        (
+            "POST",
+            "/tenants",
+            json!({"slug": "evil", "name": "E\u{0}vil"}),
+            "name must be one line without control characters",
+        ),
+        (
+            "PATCH",
+            "/tenants/acme",
+            json!({"name": "\u{0}"}),
+            "name must be one line without control characters",
+        ),
+    ];
+
+    for (path, caller, needle) in reads {
+        app.get(path, caller).await.assert_problem(400, needle);
+    }
+    for (method, path, body, needle) in writes {
+        let caller = if path.starts_with("/tenants") { None } else { Some("acme") };
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let reply = app.send(app.client.request(method, app.url(path)).json(&body), caller).await;
+        reply.assert_problem(400, needle);
+    }
+    // Headers: HTTP itself forbids NUL there, and actix's parser refuses the request (a bare
+    // 400, before any of our code could name the header).
+    let key = app.key_of("acme").expect("key");
+    for header in ["X-Tenant: ac\0me".to_owned(), format!("Authorization: Bearer {key}\0")] {
+        assert_eq!(raw_status(&app, &header).await, 400, "{header:?}");
+    }
+
+    assert_eq!(row_counts(&app).await, before);
+}
+
+/// The status of a `GET /products` sent byte for byte, with `header` among the tenant's.
+async fn raw_status(app: &TestApp, header: &str) -> u16 {
+    use std::io::{Read, Write};
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let key = app.key_of("acme").expect("key");
+    let request = format!(
+        "GET /products HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n{header}\r\nConnection: close\r\n\r\n"
+    );
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).map(|_| answer)
+    })
+    .await
+    .expect("the raw request ran")
+    .expect("an answer");
+    answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn null_for_a_field_that_cannot_be_cleared_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let product = app.create_product("acme", "Widget", "10.00").await;
+    let path = format!("/products/{}", product["id"]);
+    let before = row_counts(&app).await;
+
+    for (field, body) in [("name", json!({"name": null})), ("price", json!({"price": null, "name": "New"}))] {
+        app.patch(&path, Some("acme"), &body).await.assert_problem(400, &format!("{field} must not be null"));
+    }
+    for (field, body) in [("name", json!({"name": null})), ("state", json!({"state": null}))] {
+        app.patch("/tenants/acme", None, &body)
+            .await
+            .assert_problem(400, &format!("{field} must not be null"));
+    }
+
+    assert_eq!(row_counts(&app).await, before);
+    // Where null does mean something, it still works: it clears the description.
+    let cleared = app.patch(&path, Some("acme"), &json!({"description": null})).await;
+    assert_eq!((cleared.status, &cleared.body["description"]), (200, &Value::Null), "{cleared:?}");
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ mod migration_cli;
 mod migrations;
 mod openapi;
 mod orders;
+mod parameters;
 mod products;
 mod proven_isolation;
 mod resilience;
