@@ -25,10 +25,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::PgConnectOptions;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 pub use bootstrap::connect_and_prepare;
 pub use pool::{CONTROL_STATEMENT_CACHE, PoolOptions, PoolerMode, connect};
+use work::Unit;
 pub use work::{Tx, Work};
 
 use self::health::Health;
@@ -64,37 +65,6 @@ pub struct Db {
     health: Arc<Health>,
     /// How to open a connection outside the pools, to check the database is reachable.
     target: Arc<PgConnectOptions>,
-}
-
-/// A unit of work [`Db`] can begin and finish.
-trait Unit: Sized {
-    async fn begin(conn: &DatabaseConnection, pooler: PoolerMode) -> Result<Self, DbErr>;
-    fn ran(&self) -> bool;
-    async fn finish(self) -> Result<(), DbErr>;
-}
-
-impl Unit for Work {
-    async fn begin(conn: &DatabaseConnection, pooler: PoolerMode) -> Result<Self, DbErr> {
-        Work::begin(conn, pooler).await
-    }
-    fn ran(&self) -> bool {
-        Work::ran(self)
-    }
-    async fn finish(self) -> Result<(), DbErr> {
-        Work::finish(self).await
-    }
-}
-
-impl Unit for Tx {
-    async fn begin(conn: &DatabaseConnection, pooler: PoolerMode) -> Result<Self, DbErr> {
-        Tx::begin(conn, pooler).await
-    }
-    fn ran(&self) -> bool {
-        Tx::ran(self)
-    }
-    async fn finish(self) -> Result<(), DbErr> {
-        self.commit().await
-    }
 }
 
 impl Db {
@@ -218,7 +188,7 @@ impl Db {
             [scope.schema().as_str().into()],
         );
         let gone = async {
-            let work = Work::begin(&self.control, self.pooler).await.ok()?;
+            let work = <Work as Unit>::begin(&self.control, self.pooler).await.ok()?;
             let row = work.query_one_raw(check).await.ok().flatten()?;
             work.finish().await.ok()?;
             row.try_get::<bool>("", "gone").ok()

@@ -35,43 +35,57 @@ enum Inner {
     Transaction(Tx),
 }
 
-impl Work {
-    pub(super) async fn begin(conn: &DatabaseConnection, pooler: PoolerMode) -> Result<Self, DbErr> {
+/// A unit of work [`super::Db`] can begin and finish; nothing outside `db` can do either.
+pub(super) trait Unit: Sized {
+    /// Starts one on `conn`'s pool.
+    async fn begin(conn: &DatabaseConnection, pooler: PoolerMode) -> Result<Self, DbErr>;
+    /// Whether any of its statements has succeeded.
+    fn ran(&self) -> bool;
+    /// Ends it: commits a transaction.
+    async fn finish(self) -> Result<(), DbErr>;
+}
+
+impl Unit for Work {
+    async fn begin(conn: &DatabaseConnection, pooler: PoolerMode) -> Result<Self, DbErr> {
         let inner = match pooler {
             PoolerMode::None => Inner::Direct(conn.clone()),
-            PoolerMode::Transaction => Inner::Transaction(Tx::begin(conn, pooler).await?),
+            PoolerMode::Transaction => Inner::Transaction(<Tx as Unit>::begin(conn, pooler).await?),
         };
         Ok(Self { inner, ran: AtomicBool::new(false) })
     }
 
-    /// Whether any statement of this unit has succeeded.
-    pub(super) fn ran(&self) -> bool {
+    fn ran(&self) -> bool {
         self.ran.load(Ordering::Relaxed)
             || matches!(&self.inner, Inner::Transaction(tx) if tx.ran.load(Ordering::Relaxed))
     }
 
-    pub(super) async fn finish(self) -> Result<(), DbErr> {
+    async fn finish(self) -> Result<(), DbErr> {
         match self.inner {
             Inner::Direct(_) => Ok(()),
-            Inner::Transaction(tx) => tx.commit().await,
+            Inner::Transaction(tx) => tx.finish().await,
         }
     }
 }
 
-impl Tx {
-    pub(super) async fn begin(conn: &DatabaseConnection, pooler: PoolerMode) -> Result<Self, DbErr> {
+impl Unit for Tx {
+    async fn begin(conn: &DatabaseConnection, pooler: PoolerMode) -> Result<Self, DbErr> {
         Ok(Self { txn: conn.begin().await?, pooler, ran: AtomicBool::new(false) })
     }
 
-    /// Whether any statement of this transaction has succeeded.
-    pub(super) fn ran(&self) -> bool {
+    fn ran(&self) -> bool {
         self.ran.load(Ordering::Relaxed)
     }
 
+    async fn finish(self) -> Result<(), DbErr> {
+        self.commit().await
+    }
+}
+
+impl Tx {
     /// Commits, after dropping this transaction's prepared statements behind a transaction
     /// pooler: nothing is cached there, and without this each one would stay on the server
     /// connection (measured: backends grew to 250 MiB in 30 s of load).
-    pub(super) async fn commit(self) -> Result<(), DbErr> {
+    async fn commit(self) -> Result<(), DbErr> {
         if self.pooler == PoolerMode::Transaction {
             self.txn.execute_unprepared("DEALLOCATE ALL").await?;
         }
