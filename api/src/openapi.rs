@@ -43,6 +43,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
     ),
     tags(
         (name = "tenants", description = "Control plane: provisioning and deleting tenants"),
+        (name = "cluster", description = "Control plane: tenants' placement on a Citus cluster"),
         (name = "products", description = "A tenant's products"),
         (name = "orders", description = "A tenant's orders"),
         (name = "meta", description = "Health, readiness and this document"),

@@ -1,5 +1,6 @@
 //! Every route, one module per area, registered through utoipa-actix-web.
 
+mod cluster;
 mod fields;
 mod health;
 mod keys;
@@ -21,13 +22,15 @@ use crate::extract::require_admin;
 /// Registers every route.
 pub fn configure(cfg: &mut ServiceConfig) {
     health::configure(cfg);
-    // The control plane: every route under /tenants requires the admin token.
+    // The control plane: every route under /tenants and /cluster requires the admin token.
     cfg.service(
         scope("/tenants")
             .wrap(from_fn(require_admin))
             .configure(tenants::configure)
-            .configure(keys::configure),
+            .configure(keys::configure)
+            .configure(cluster::configure_tenant_routes),
     );
+    cfg.service(scope("/cluster").wrap(from_fn(require_admin)).configure(cluster::configure));
     products::configure(cfg);
     orders::configure(cfg);
 }

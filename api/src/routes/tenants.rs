@@ -4,12 +4,14 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
+use tenantry_service::cluster;
 use tenantry_service::entity::tenant::{self, State};
 use tenantry_service::tenants::{self, NewTenant, Slug};
 use tenantry_service::values::Name;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::cluster::PlacementBody;
 use super::fields::{not_null, present};
 use super::keys::KeyBody;
 use super::paging::{PageQuery, Paged};
@@ -172,15 +174,25 @@ async fn list_tenants(state: web::Data<AppState>, query: Query<PageQuery>) -> Re
     Ok(HttpResponse::Ok().json(Paged::from_page(page, TenantBody::from)))
 }
 
-/// One tenant.
+/// A tenant with where its tables live.
+#[derive(Debug, Serialize, ToSchema)]
+struct TenantDetailBody {
+    #[serde(flatten)]
+    tenant: TenantBody,
+    /// The node holding the tenant's tables on a Citus cluster; null on plain Postgres.
+    placement: Option<PlacementBody>,
+}
+
+/// One tenant, with its placement on a Citus cluster.
 #[utoipa::path(tag = "tenants", params(SlugParam), security(("admin_token" = [])), responses(
-    (status = 200, body = TenantBody, description = "The tenant"),
+    (status = 200, body = TenantDetailBody, description = "The tenant, with its placement"),
     (status = 404, body = Problem, description = "No such tenant"),
 ))]
 #[get("/{slug}")]
 async fn get_tenant(state: web::Data<AppState>, slug: PathSlug) -> Result<HttpResponse, ApiError> {
-    let tenant = tenants::get(&state.db, &slug.0).await?;
-    Ok(HttpResponse::Ok().json(TenantBody::from(tenant)))
+    let (tenant, placement) = cluster::placement(&state.db, &slug.0).await?;
+    Ok(HttpResponse::Ok()
+        .json(TenantDetailBody { tenant: tenant.into(), placement: placement.map(Into::into) }))
 }
 
 /// Deletes a tenant with all its data (drops its schema).

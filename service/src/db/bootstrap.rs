@@ -9,8 +9,9 @@ use tenantry_pg::database::{DatabaseError, NO_SCHEMA, ensure_database};
 use super::{Db, On, PoolOptions, connect};
 use crate::ServiceError;
 
-/// Creates the database if it is missing, opens the pools, applies the control migrations
-/// (idempotent) and checks every connection starts fail-closed. Tenants are never migrated
+/// Creates the database if it is missing, opens the pools, refuses a Citus coordinator whose
+/// workers lack the database, applies the control migrations (idempotent) and checks every
+/// connection starts fail-closed. Tenants are never migrated
 /// implicitly.
 pub async fn connect_and_prepare(url: &str, options: &PoolOptions) -> Result<Db, ServiceError> {
     ensure_database(url, options.acquire_timeout).await.map_err(|e| match e {
@@ -19,6 +20,7 @@ pub async fn connect_and_prepare(url: &str, options: &PoolOptions) -> Result<Db,
         invalid @ DatabaseError::Url(_) => ServiceError::Invalid(invalid.to_string()),
     })?;
     let db = connect(url, options).await?;
+    crate::cluster::check_workers(&db).await?;
     db.atomic(On::Control, async |tx| Ok(migrate_control_in(tx.transaction()).await?)).await?;
     check_session_defaults(&db, options.statement_timeout).await?;
     Ok(db)
