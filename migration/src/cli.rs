@@ -132,6 +132,9 @@ pub enum FleetAction {
     },
     /// Each tenant's recorded version, from the registry in one query.
     Status,
+    /// Convert a deployment onto Citus: make each tenant's schema a distributed schema
+    /// (`citus_schema_distribute`), reporting each tenant and where it went.
+    Distribute,
 }
 
 /// Why a command could not run at all (per-tenant failures are reported, not returned).
@@ -156,6 +159,9 @@ pub enum CliError {
     /// Writing the report failed.
     #[display("{_0}")]
     Io(std::io::Error),
+    /// Converting onto Citus could not start.
+    #[display("{_0}")]
+    Citus(crate::citus::CitusError),
 }
 
 /// Runs a parsed command with the settings `vars` give (the process environment, for the
@@ -217,6 +223,12 @@ pub async fn run(cli: &Cli, vars: HashMap<String, String>, out: &mut dyn Write) 
             let report = run_fleet(&db, options).await?;
             write_summary(out, &report)?;
             report.succeeded()
+        }
+        Command::Tenants { action: FleetAction::Distribute } => {
+            let entries = crate::citus::distribute_fleet(&db, &|e| eprintln!("{}", crate::citus::entry_line(e))).await?;
+            let failed = entries.iter().filter(|e| matches!(e.result, crate::citus::Distribution::Failed(_))).count();
+            writeln!(out, "{} tenants: {} distributed or already so, {failed} failed", entries.len(), entries.len() - failed)?;
+            failed == 0
         }
     };
     db.close().await?;

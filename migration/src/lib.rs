@@ -9,6 +9,7 @@
 //! migrations name their tables and columns themselves, so an old migration never changes
 //! meaning when an entity changes. The service depends on it to provision tenants.
 
+pub mod citus;
 pub mod cli;
 pub mod control;
 pub mod fleet;

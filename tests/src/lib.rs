@@ -8,6 +8,7 @@
 //! by a strict name pattern. Tests share no mutable state and run in parallel.
 //! May depend on every Tenantry crate.
 
+mod citus;
 mod pgbouncer;
 mod proxy;
 mod server;
@@ -15,6 +16,7 @@ mod table_lock;
 mod test_app;
 mod test_db;
 
+pub use citus::{CITUS_URL_VAR, CitusCluster, CitusDb};
 pub use pgbouncer::PgBouncer;
 pub use proxy::Proxy;
 pub use table_lock::TableLock;

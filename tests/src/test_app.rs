@@ -55,6 +55,13 @@ impl TestApp {
         Self::start(db, url, None, &[]).await
     }
 
+    /// Starts the application on `db` (e.g. a [`crate::CitusDb`]'s coordinator database, by a
+    /// [`TestDb::beside`] handle) with default settings plus `overrides`.
+    pub async fn spawn_on(db: TestDb, overrides: &[(&str, &str)]) -> Self {
+        let url = db.url().to_owned();
+        Self::start(db, url, None, overrides).await
+    }
+
     /// Starts the application on a fresh database reached through `proxy`, which the test can
     /// cut to make the database unreachable.
     pub async fn spawn_through(proxy: &crate::Proxy, db: TestDb) -> Self {

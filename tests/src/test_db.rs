@@ -21,17 +21,23 @@ pub struct TestDb {
 impl TestDb {
     /// Creates a new, empty database.
     pub async fn new() -> Self {
-        Self::create(None).await
+        Self::create(admin_url().await, None).await
     }
 
     /// Creates a new database with the control migrations already applied (the tenant
     /// registry, empty), as a server's start-up would leave it.
     pub async fn with_registry() -> Self {
-        Self::create(Some(registry_template().await)).await
+        Self::create(admin_url().await, Some(registry_template().await)).await
     }
 
-    async fn create(template: Option<&DatabaseName>) -> Self {
-        let admin_url = admin_url().await.to_owned();
+    /// Creates a new, empty database on the server whose maintenance database `admin_url`
+    /// names (the Citus tests' coordinator).
+    pub async fn create_on(admin_url: &str) -> Self {
+        Self::create(admin_url, None).await
+    }
+
+    async fn create(admin_url: &str, template: Option<&DatabaseName>) -> Self {
+        let admin_url = admin_url.to_owned();
         let raw = format!(
             "{NAME_PREFIX}{}_{}_{}",
             unix_now(),
@@ -60,6 +66,11 @@ impl TestDb {
             url: self.url.clone(),
             owned: false,
         }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &DatabaseName {
+        &self.name
     }
 
     /// Connection URL of this database.
