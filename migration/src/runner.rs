@@ -2,8 +2,8 @@
 //!
 //! sea-orm-migration keeps its ledger (`seaql_migrations`) in the first schema on
 //! `search_path`. So each run opens a transaction, takes a transaction-level advisory lock for
-//! the schema (two deploys never migrate the same schema at once), creates the schema if
-//! needed, and pins `search_path` with `SET LOCAL` (undone at commit or rollback, so no session
+//! the schema (two deploys never migrate the same schema at once), creates the schema if it is
+//! missing, and pins `search_path` with `SET LOCAL` (undone at commit or rollback, so no session
 //! state survives on a pooled connection), all in one round trip.
 //!
 //! The migrations, their names and the ledger's table are sea-orm-migration's; the loop that
@@ -197,13 +197,24 @@ async fn status_of<M: MigratorTraitSelf>(
     Ok(migrations.iter().map(|m| (m.name().to_owned(), m.status() == MigrationStatus::Applied)).collect())
 }
 
-/// Serialises runs on one schema, creates it if needed and points `search_path` at it for the
-/// rest of the transaction: one simple-protocol message, one round trip.
+/// Serialises runs on one schema, creates it if it is missing and points `search_path` at it
+/// for the rest of the transaction: one simple-protocol message, one round trip.
+///
+/// Two Citus rules (schema-based sharding, found on Citus 13.2): a schema is created only when
+/// `to_regnamespace` finds none, never by `CREATE SCHEMA IF NOT EXISTS`, which registers an
+/// existing regular schema as distributed while its tables stay local; and the control schema
+/// is created with `citus.enable_schema_based_sharding` off for the transaction, so the
+/// registry stays on the coordinator. Where Citus is not loaded, Postgres takes that dotted
+/// setting as a placeholder, which `SET LOCAL` drops at the transaction's end.
 async fn pin(txn: &DatabaseTransaction, target: &Target<'_>) -> Result<(), DbErr> {
     let (quoted, literal) = (target.quoted(), target.literal());
+    let sharding = match target {
+        Target::Control => "SET LOCAL citus.enable_schema_based_sharding = off; ",
+        Target::Tenant(_) => "",
+    };
     txn.execute_unprepared(&format!(
-        "SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext({literal})); \
-         CREATE SCHEMA IF NOT EXISTS {quoted}; \
+        "SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext({literal})); {sharding}\
+         DO $$ BEGIN IF to_regnamespace({literal}) IS NULL THEN CREATE SCHEMA {quoted}; END IF; END $$; \
          SET LOCAL search_path TO {quoted}"
     ))
     .await?;

@@ -45,6 +45,17 @@ pub enum DatabaseError {
         #[error(not(source))]
         cause: String,
     },
+    /// The database is missing on a server that runs Citus, where Tenantry never creates one:
+    /// it would be a plain database on the coordinator alone.
+    #[display(
+        "database {_0} does not exist, and this server runs Citus: Tenantry does not create a database on \
+         a Citus cluster (it would be a plain database on the coordinator alone). On the coordinator and \
+         on every worker run CREATE DATABASE {_0}; then, in it, CREATE EXTENSION citus; then, in it on \
+         the coordinator, SELECT citus_set_coordinator_host('<host>', <port>) and SELECT \
+         citus_add_node('<worker host>', <port>) for each worker (README: Scale out with Citus)"
+    )]
+    #[from(ignore)]
+    CitusWithoutDatabase(#[error(not(source))] String),
     /// Postgres refused.
     #[display("{_0}")]
     Db(DbErr),
@@ -83,7 +94,8 @@ impl DatabaseName {
 }
 
 /// Creates the database `url` names unless it exists. Safe to race: a concurrent creation is
-/// taken as success. Says within `timeout` when the server cannot be reached, and why.
+/// taken as success. Says within `timeout` when the server cannot be reached, and why. On a
+/// server that loads Citus it never creates one, and says what to create on every node.
 pub async fn ensure_database(url: &str, timeout: Duration) -> Result<(), DatabaseError> {
     let (name, admin_url) = DatabaseName::from_url(url)?;
     let purpose = format!(" (to create database {} if it is missing)", name.as_str());
@@ -92,15 +104,23 @@ pub async fn ensure_database(url: &str, timeout: Duration) -> Result<(), Databas
     // In a transaction, so a transaction-mode pooler keeps the statement's Parse and Bind on one
     // server connection. (CREATE DATABASE below cannot run in one; it is a single simple query.)
     let txn = admin.begin().await?;
-    let exists = txn
+    let row = txn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT 1 AS one FROM pg_database WHERE datname = $1",
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS present, 'citus' = ANY \
+             (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ',')) AS citus",
             [name.as_str().into()],
         ))
-        .await?
-        .is_some();
+        .await?;
     txn.commit().await?;
+    let (exists, citus) = match row {
+        Some(row) => (row.try_get::<bool>("", "present")?, row.try_get::<bool>("", "citus")?),
+        None => (false, false),
+    };
+    if !exists && citus {
+        admin.close().await?;
+        return Err(DatabaseError::CitusWithoutDatabase(name.as_str().to_owned()));
+    }
     if !exists {
         let created = admin.execute_unprepared(&format!("CREATE DATABASE \"{}\"", name.as_str())).await;
         match created {
@@ -170,7 +190,22 @@ async fn check_reachable_for(url: &str, timeout: Duration, purpose: &str) -> Res
         Ok(Err(e)) => e.to_string(),
         Err(_) => format!("no answer within {} s (database.acquire_timeout_secs)", timeout.as_secs_f32()),
     };
-    Err(DatabaseError::Unreachable { target, cause })
+    Err(DatabaseError::Unreachable { target, cause: tls_advice(cause) })
+}
+
+/// A connection failure's cause, with what to do when it is the certificate `CREATE EXTENSION
+/// citus` makes: a self-signed X.509 version 1 certificate, which rustls refuses (sqlx reports
+/// it as an I/O error, so it is recognised by rustls' name for it).
+fn tls_advice(cause: String) -> String {
+    if cause.contains("UnsupportedCertVersion") {
+        format!(
+            "{cause}: the server's TLS certificate is X.509 version 1 (CREATE EXTENSION citus makes one), \
+             which rustls refuses. Give the server a version 3 certificate (README: Scale out with Citus), \
+             or, on loopback only, add sslmode=disable to the database URL"
+        )
+    } else {
+        cause
+    }
 }
 
 async fn open_pool(url: &str, max_connections: u32, timeout: Duration) -> Result<DatabaseConnection, DbErr> {
@@ -208,4 +243,22 @@ pub async fn schema_exists(conn: &impl ConnectionTrait, schema: &SchemaName) -> 
 /// two creators race on the catalog's unique index.
 fn is_duplicate(e: &DbErr) -> bool {
     matches!(sql_state(e).as_deref(), Some("42P04" | "23505"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tls_advice;
+
+    #[test]
+    fn a_version_1_certificate_is_explained_with_what_to_do() {
+        let advice = tls_advice("invalid peer certificate: Other(OtherError(UnsupportedCertVersion))".to_owned());
+        assert!(advice.contains("X.509 version 1"), "{advice}");
+        assert!(advice.contains("sslmode=disable"), "{advice}");
+        assert!(advice.contains("version 3 certificate"), "{advice}");
+    }
+
+    #[test]
+    fn other_failures_keep_their_cause() {
+        assert_eq!(tls_advice("Connection refused".to_owned()), "Connection refused");
+    }
 }

@@ -9,15 +9,17 @@ use tenantry_pg::database::{DatabaseError, NO_SCHEMA, ensure_database};
 use super::{Db, On, PoolOptions, connect};
 use crate::ServiceError;
 
-/// Creates the database if it is missing, opens the pools, refuses a Citus coordinator whose
-/// workers lack the database, applies the control migrations (idempotent) and checks every
-/// connection starts fail-closed. Tenants are never migrated
+/// Creates the database if it is missing (never on a Citus server), opens the pools, refuses a
+/// Citus coordinator whose workers lack the database, applies the control migrations
+/// (idempotent) and checks every connection starts fail-closed. Tenants are never migrated
 /// implicitly.
 pub async fn connect_and_prepare(url: &str, options: &PoolOptions) -> Result<Db, ServiceError> {
     ensure_database(url, options.acquire_timeout).await.map_err(|e| match e {
         DatabaseError::Db(e) => ServiceError::Database(e),
         unreachable @ DatabaseError::Unreachable { .. } => ServiceError::Unavailable(unreachable.to_string()),
-        invalid @ DatabaseError::Url(_) => ServiceError::Invalid(invalid.to_string()),
+        invalid @ (DatabaseError::Url(_) | DatabaseError::CitusWithoutDatabase(_)) => {
+            ServiceError::Invalid(invalid.to_string())
+        }
     })?;
     let db = connect(url, options).await?;
     crate::cluster::check_workers(&db).await?;
