@@ -15,6 +15,9 @@ use url::Url;
 use crate::TestDb;
 use crate::server::connect;
 
+/// Serialises making databases on the cluster.
+static SETUP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The environment variable naming a Citus coordinator's maintenance database.
 pub const CITUS_URL_VAR: &str = "TENANTRY_CITUS_URL";
 
@@ -88,6 +91,9 @@ impl CitusCluster {
     /// A fresh Citus database: created with the citus extension on every node, the nodes
     /// registered on the coordinator, and `citus.enable_schema_based_sharding` set as given.
     pub async fn database(&self, schema_based_sharding: bool) -> CitusDb {
+        // One at a time: concurrent citus_add_node calls on one cluster were seen to fail
+        // ("failure on connection marked as essential").
+        let _one_at_a_time = SETUP.lock().await;
         let db = TestDb::create_on(self.admin_url.as_str()).await;
         let name = db.name().clone();
         let mut workers = Vec::new();
@@ -110,19 +116,6 @@ impl CitusCluster {
         }
         run(db.url(), &setup).await;
         CitusDb { db, name, workers }
-    }
-
-    /// A database made only on the coordinator, as Tenantry's old implicit `CREATE DATABASE`
-    /// made it, with the extension and the workers registered: its workers lack it.
-    pub async fn database_missing_on_workers(&self) -> TestDb {
-        let db = TestDb::create_on(self.admin_url.as_str()).await;
-        let (host, port) = self.coordinator_address();
-        let mut setup = format!("CREATE EXTENSION citus; SELECT citus_set_coordinator_host('{host}', {port});");
-        for (host, port) in &self.workers {
-            setup.push_str(&format!("SELECT citus_add_node('{host}', {port});"));
-        }
-        run(db.url(), &setup).await;
-        db
     }
 
     /// The coordinator's URL for database `name` (which need not exist).
@@ -148,16 +141,29 @@ impl CitusDb {
     }
 
     /// Runs `sql` (a test's own literal) on every worker's copy of this database and returns
-    /// column `v` of each row as text, all workers' rows together.
+    /// column `v` of each row as text, all workers' rows together. Shard tables are shown
+    /// (Citus hides them from `pg_class` by default).
     pub async fn on_workers(&self, sql: &str) -> Vec<String> {
         let mut all = Vec::new();
         for (_, url) in &self.workers {
             let db = tenantry_migration::database::connect(url, 1).await.expect("connect to a worker");
+            db.execute_unprepared("SET citus.override_table_visibility TO off").await.expect("show shards");
             let rows = db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql)).await.expect("query");
             db.close().await.ok();
             all.extend(rows.iter().map(|r| r.try_get::<String>("", "v").expect("text column v")));
         }
         all
+    }
+}
+
+impl CitusDb {
+    /// Drops this database from the first worker (as if it had never been made there), and
+    /// returns that worker's `host:port`.
+    pub async fn drop_on_first_worker(&self) -> String {
+        let (admin, url) = &self.workers[0];
+        drop_database(admin, &self.name).await.expect("drop on a worker");
+        let url = Url::parse(url).expect("a worker URL");
+        format!("{}:{}", url.host_str().unwrap_or_default(), url.port().unwrap_or(5432))
     }
 }
 

@@ -3,6 +3,8 @@
 
 mod auth;
 mod bad_input;
+mod citus;
+mod citus_ops;
 mod health;
 mod hostile;
 mod identity;
