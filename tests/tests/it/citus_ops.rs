@@ -55,6 +55,26 @@ async fn a_plain_deployment_converted_by_the_documented_step_keeps_working() {
 }
 
 #[tokio::test]
+async fn a_migration_run_never_adopts_an_existing_regular_schema_halfway() {
+    let cluster = cluster_or_skip!("a_migration_run_never_adopts_an_existing_regular_schema_halfway");
+    let citus = cluster.database(false).await;
+    let app = app_on(&citus).await;
+    app.create_tenant("acme").await;
+    let name = citus.db.name().as_str().to_owned();
+    citus.db.execute(&format!("ALTER DATABASE \"{name}\" SET citus.enable_schema_based_sharding = on")).await;
+    let db = citus.db.connect(1).await;
+    let schema = SchemaName::parse(&app.schema_of("acme")).expect("valid");
+
+    migrate_tenant(&db, &schema, Direction::Down(Some(1))).await.expect("down, with sharding on");
+    let up = migrate_tenant(&db, &schema, Direction::Up(None)).await;
+
+    assert!(up.is_ok(), "the orders -> products foreign key stays within one regular schema: {up:?}");
+    assert_eq!(citus.db.count("SELECT count(*) AS n FROM public.citus_schemas").await, 0, "nothing adopted");
+    assert_eq!(citus.db.count("SELECT count(*) AS n FROM pg_dist_partition").await, 0, "no table moved");
+    db.close().await.ok();
+}
+
+#[tokio::test]
 async fn a_tenant_moved_under_load_loses_no_request() {
     let cluster = cluster_or_skip!("a_tenant_moved_under_load_loses_no_request");
     let citus = cluster.database(true).await;
