@@ -79,7 +79,9 @@ pub async fn distribute_fleet(
     let mut entries = Vec::new();
     for tenant in registered_tenants(db).await? {
         let result = match SchemaName::parse(&tenant.schema) {
-            Ok(schema) => distribute(db, &schema).await.unwrap_or_else(|e| Distribution::Failed(e.to_string())),
+            Ok(schema) => {
+                distribute(db, &schema).await.unwrap_or_else(|e| Distribution::Failed(e.to_string()))
+            }
             Err(e) => Distribution::Failed(format!("invalid schema name in the registry: {e}")),
         };
         let entry = DistributionEntry { slug: tenant.slug, schema: tenant.schema, result };
@@ -131,7 +133,9 @@ async fn node_of(conn: &impl ConnectionTrait, schema: &SchemaName) -> Result<Opt
         .await?;
     match row {
         None => Ok(None),
-        Some(row) => Ok(Some(row.try_get::<Option<String>>("", "node")?.unwrap_or_else(|| "(no tables)".to_owned()))),
+        Some(row) => {
+            Ok(Some(row.try_get::<Option<String>>("", "node")?.unwrap_or_else(|| "(no tables)".to_owned())))
+        }
     }
 }
 

@@ -225,9 +225,17 @@ pub async fn run(cli: &Cli, vars: HashMap<String, String>, out: &mut dyn Write) 
             report.succeeded()
         }
         Command::Tenants { action: FleetAction::Distribute } => {
-            let entries = crate::citus::distribute_fleet(&db, &|e| eprintln!("{}", crate::citus::entry_line(e))).await?;
-            let failed = entries.iter().filter(|e| matches!(e.result, crate::citus::Distribution::Failed(_))).count();
-            writeln!(out, "{} tenants: {} distributed or already so, {failed} failed", entries.len(), entries.len() - failed)?;
+            let entries =
+                crate::citus::distribute_fleet(&db, &|e| eprintln!("{}", crate::citus::entry_line(e)))
+                    .await?;
+            let failed =
+                entries.iter().filter(|e| matches!(e.result, crate::citus::Distribution::Failed(_))).count();
+            writeln!(
+                out,
+                "{} tenants: {} distributed or already so, {failed} failed",
+                entries.len(),
+                entries.len() - failed
+            )?;
             failed == 0
         }
     };

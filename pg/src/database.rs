@@ -251,7 +251,8 @@ mod tests {
 
     #[test]
     fn a_version_1_certificate_is_explained_with_what_to_do() {
-        let advice = tls_advice("invalid peer certificate: Other(OtherError(UnsupportedCertVersion))".to_owned());
+        let advice =
+            tls_advice("invalid peer certificate: Other(OtherError(UnsupportedCertVersion))".to_owned());
         assert!(advice.contains("X.509 version 1"), "{advice}");
         assert!(advice.contains("sslmode=disable"), "{advice}");
         assert!(advice.contains("version 3 certificate"), "{advice}");

@@ -59,7 +59,10 @@ impl CitusCluster {
                 (r.try_get("", "host").expect("host"), u16::try_from(port).expect("a port fits u16"))
             })
             .collect();
-        assert!(workers.len() >= 2, "the Citus tests need at least two workers registered, found {workers:?}");
+        assert!(
+            workers.len() >= 2,
+            "the Citus tests need at least two workers registered, found {workers:?}"
+        );
         Some(Self { admin_url, workers })
     }
 
@@ -148,7 +151,8 @@ impl CitusDb {
         for (_, url) in &self.workers {
             let db = tenantry_migration::database::connect(url, 1).await.expect("connect to a worker");
             db.execute_unprepared("SET citus.override_table_visibility TO off").await.expect("show shards");
-            let rows = db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql)).await.expect("query");
+            let rows =
+                db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql)).await.expect("query");
             db.close().await.ok();
             all.extend(rows.iter().map(|r| r.try_get::<String>("", "v").expect("text column v")));
         }

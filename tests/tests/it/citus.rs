@@ -66,9 +66,11 @@ async fn a_new_tenants_schema_is_distributed_to_a_worker_and_the_control_schema_
     app.create_tenant("acme").await;
 
     let schema = app.schema_of("acme");
-    let distributed = citus.db.strings("SELECT schema_name::text AS v FROM public.citus_schemas ORDER BY 1").await;
+    let distributed =
+        citus.db.strings("SELECT schema_name::text AS v FROM public.citus_schemas ORDER BY 1").await;
     assert_eq!(distributed, vec![schema.clone()], "only the tenant's schema is distributed");
-    let control_tables = "SELECT count(*) AS n FROM pg_dist_partition WHERE logicalrelid::text LIKE 'tenantry.%'";
+    let control_tables =
+        "SELECT count(*) AS n FROM pg_dist_partition WHERE logicalrelid::text LIKE 'tenantry.%'";
     assert_eq!(citus.db.count(control_tables).await, 0, "no registry table is a Citus table");
     assert!(cluster.workers().contains(&node_of(&app, "acme").await));
     let shards = shards_on_workers(&citus, &schema).await;
@@ -97,7 +99,8 @@ async fn tenants_on_different_workers_each_see_only_their_own_data() {
     }
     let foreign = app.post("/orders", Some(&b), &json!({"product_id": 999, "quantity": 1})).await;
     assert_eq!(foreign.status, 422, "{foreign:?}");
-    let renamed = app.patch(&format!("/products/{}", gizmo["id"]), Some(&b), &json!({"name": "Gizmo 2"})).await;
+    let renamed =
+        app.patch(&format!("/products/{}", gizmo["id"]), Some(&b), &json!({"name": "Gizmo 2"})).await;
     assert_eq!(renamed.body["name"], "Gizmo 2");
     assert_eq!(app.delete(&format!("/products/{}", gizmo["id"]), Some(&b)).await.status, 204);
     assert_eq!(app.get("/products", Some(&b)).await.body["total"], 0);
@@ -169,7 +172,10 @@ async fn deleting_a_tenant_clears_every_node() {
     let named = format!("SELECT nspname::text AS v FROM pg_namespace WHERE nspname = '{schema}'");
     assert!(citus.db.strings(&named).await.is_empty());
     assert!(citus.on_workers(&named).await.is_empty(), "the schema is gone from every worker");
-    assert_eq!(citus.db.strings("SELECT schema_name::text AS v FROM public.citus_schemas").await, vec![app.schema_of("other")]);
+    assert_eq!(
+        citus.db.strings("SELECT schema_name::text AS v FROM public.citus_schemas").await,
+        vec![app.schema_of("other")]
+    );
     assert_eq!(app.get("/products", Some("other")).await.status, 200);
 }
 
@@ -206,6 +212,10 @@ async fn the_control_migrations_set_the_citus_setting_as_a_placeholder_on_plain_
         .await
         .expect("query")
         .expect("a row");
-    assert_eq!(leftover.try_get::<String>("", "v").expect("text"), "", "SET LOCAL ended with its transaction");
+    assert_eq!(
+        leftover.try_get::<String>("", "v").expect("text"),
+        "",
+        "SET LOCAL ended with its transaction"
+    );
     db.close().await.ok();
 }

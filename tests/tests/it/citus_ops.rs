@@ -26,17 +26,28 @@ async fn a_plain_deployment_converted_by_the_documented_step_keeps_working() {
     before.create_tenant("other").await;
     let widget = before.create_product("acme", "Widget", "3.00").await;
     before.create_product("other", "Gizmo", "1.00").await;
-    assert_eq!(citus.db.count("SELECT count(*) AS n FROM public.citus_schemas").await, 0, "a plain deployment");
+    assert_eq!(
+        citus.db.count("SELECT count(*) AS n FROM public.citus_schemas").await,
+        0,
+        "a plain deployment"
+    );
 
     let (ok, out) = cli_run(&["--database-url", citus.url(), "tenants", "distribute"]).await;
-    citus.db.execute(&format!("ALTER DATABASE \"{}\" SET citus.enable_schema_based_sharding = on", citus.db.name().as_str())).await;
+    citus
+        .db
+        .execute(&format!(
+            "ALTER DATABASE \"{}\" SET citus.enable_schema_based_sharding = on",
+            citus.db.name().as_str()
+        ))
+        .await;
     let after = app_on(&citus).await;
 
     assert!(ok, "{out}");
     assert!(out.contains("2 tenants: 2 distributed or already so, 0 failed"), "{out}");
     let mut tenants = vec![before.schema_of("acme"), before.schema_of("other")];
     tenants.sort();
-    let distributed = citus.db.strings("SELECT schema_name::text AS v FROM public.citus_schemas ORDER BY 1").await;
+    let distributed =
+        citus.db.strings("SELECT schema_name::text AS v FROM public.citus_schemas ORDER BY 1").await;
     assert_eq!(distributed, tenants, "the tenants, and not the control schema, are distributed");
     let listed = before.get("/products", Some("acme")).await.body;
     assert_eq!(listed["items"][0]["name"], "Widget", "the data moved with the schema");
@@ -46,7 +57,8 @@ async fn a_plain_deployment_converted_by_the_documented_step_keeps_working() {
     migrate_tenant(&db, &schema, Direction::Down(Some(1))).await.expect("orders dropped");
     migrate_tenant(&db, &schema, Direction::Up(None)).await.expect("orders re-created with its foreign key");
     db.close().await.ok();
-    let order = before.post("/orders", Some("acme"), &json!({"product_id": widget["id"], "quantity": 2})).await;
+    let order =
+        before.post("/orders", Some("acme"), &json!({"product_id": widget["id"], "quantity": 2})).await;
     assert_eq!(order.status, 201, "{order:?}");
     after.create_tenant("late").await;
     assert!(cluster.workers().contains(&node_of(&after, "late").await), "a new tenant is distributed");
@@ -85,8 +97,12 @@ async fn a_tenant_moved_under_load_loses_no_request() {
     }
     let from = node_of(&app, "mover").await;
     let to = cluster.workers().into_iter().find(|w| *w != from).expect("another worker");
-    let (stop, answered, failed, created) =
-        (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (stop, answered, failed, created) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
     let clients: Vec<_> = (0..8)
         .map(|c| {
             let (app, stop, answered, failed, created) =
@@ -94,10 +110,15 @@ async fn a_tenant_moved_under_load_loses_no_request() {
             tokio::spawn(async move {
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let reply = if n % 2 == 0 {
+                    let reply = if n.is_multiple_of(2) {
                         app.get("/products?limit=20", Some("mover")).await
                     } else {
-                        app.post("/products", Some("mover"), &json!({"name": format!("c{c}-{n}"), "price": "2.00"})).await
+                        app.post(
+                            "/products",
+                            Some("mover"),
+                            &json!({"name": format!("c{c}-{n}"), "price": "2.00"}),
+                        )
+                        .await
                     };
                     answered.fetch_add(1, Ordering::Relaxed);
                     if !(200..300).contains(&reply.status) {
@@ -125,7 +146,10 @@ async fn a_tenant_moved_under_load_loses_no_request() {
         client.await.expect("client task");
     }
     assert_eq!(moved.status, 200, "{moved:?}");
-    assert_eq!((moved.body["from"].as_str(), moved.body["to"].as_str()), (Some(from.as_str()), Some(to.as_str())));
+    assert_eq!(
+        (moved.body["from"].as_str(), moved.body["to"].as_str()),
+        (Some(from.as_str()), Some(to.as_str()))
+    );
     assert_eq!(moved.body["mode"], "force_logical", "the lab's nodes have wal_level = logical");
     eprintln!(
         "move took {} ms (reported {} ms); {during} requests answered during it, {} in all, {} failed",
@@ -140,7 +164,11 @@ async fn a_tenant_moved_under_load_loses_no_request() {
     let total = app.get("/products?limit=1", Some("mover")).await.body["total"].as_u64();
     assert_eq!(total, Some(50 + created.load(Ordering::Relaxed)), "no write was lost");
     let next = app.create_product("mover", "after", "1.00").await;
-    assert_eq!(next["id"].as_u64(), Some(51 + created.load(Ordering::Relaxed)), "ids continue after the move");
+    assert_eq!(
+        next["id"].as_u64(),
+        Some(51 + created.load(Ordering::Relaxed)),
+        "ids continue after the move"
+    );
 }
 
 #[tokio::test]
@@ -155,8 +183,12 @@ async fn the_cluster_lists_every_node_and_a_move_to_a_bad_target_is_refused() {
     assert_eq!(nodes.status, 200, "{nodes:?}");
     let nodes = nodes.body["nodes"].as_array().expect("nodes").clone();
     assert_eq!(nodes.len(), 1 + cluster.workers().len());
-    let coordinator = nodes.iter().find(|n| n["node"] == cluster.coordinator()).expect("the coordinator is listed");
-    assert_eq!((coordinator["holds_tenants"].as_bool(), coordinator["tenants"].as_i64()), (Some(false), Some(0)));
+    let coordinator =
+        nodes.iter().find(|n| n["node"] == cluster.coordinator()).expect("the coordinator is listed");
+    assert_eq!(
+        (coordinator["holds_tenants"].as_bool(), coordinator["tenants"].as_i64()),
+        (Some(false), Some(0))
+    );
     let total: i64 = nodes.iter().map(|n| n["tenants"].as_i64().unwrap_or(0)).sum();
     assert_eq!(total, app.get("/tenants", None).await.body["total"].as_i64().unwrap_or(-1));
     let holding = node_of(&app, &a).await;
@@ -164,8 +196,12 @@ async fn the_cluster_lists_every_node_and_a_move_to_a_bad_target_is_refused() {
     assert!(node["tenants"].as_i64() >= Some(1) && node["bytes"].as_i64() > Some(0), "{node}");
     let to = |node: &str| json!({ "node": node });
     app.post(&format!("/tenants/{a}/move"), None, &to(&holding)).await.assert_problem(409, "already on");
-    app.post(&format!("/tenants/{a}/move"), None, &to(&cluster.coordinator())).await.assert_problem(422, "holds tenants");
-    app.post(&format!("/tenants/{a}/move"), None, &to("10.255.255.1:5432")).await.assert_problem(422, "holds tenants");
+    app.post(&format!("/tenants/{a}/move"), None, &to(&cluster.coordinator()))
+        .await
+        .assert_problem(422, "holds tenants");
+    app.post(&format!("/tenants/{a}/move"), None, &to("10.255.255.1:5432"))
+        .await
+        .assert_problem(422, "holds tenants");
     app.post("/tenants/nobody/move", None, &to(&holding)).await.assert_problem(404, "tenant 'nobody'");
     assert_eq!(node_of(&app, &a).await, holding, "nothing moved");
     assert_ne!(node_of(&app, &b).await, holding);
@@ -187,7 +223,11 @@ async fn start_up_refuses_a_coordinator_whose_workers_lack_the_database() {
 
     assert!(refused.contains("workers lack database"), "{refused}");
     assert!(refused.contains(&lacking), "names the worker: {refused}");
-    assert_eq!(citus.db.count("SELECT count(*) AS n FROM pg_namespace WHERE nspname = 'tenantry'").await, 0, "nothing written");
+    assert_eq!(
+        citus.db.count("SELECT count(*) AS n FROM pg_namespace WHERE nspname = 'tenantry'").await,
+        0,
+        "nothing written"
+    );
 }
 
 #[tokio::test]
@@ -226,6 +266,9 @@ async fn identity_ids_continue_after_a_move_but_keep_a_tenant_from_leaving_citus
 
     assert_eq!(next["id"], 2, "the identity sequence lives on the coordinator and continues");
     let refused = undistributed.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(refused.contains("identity column"), "Citus 13.2 refuses to undistribute identity columns: {refused}");
+    assert!(
+        refused.contains("identity column"),
+        "Citus 13.2 refuses to undistribute identity columns: {refused}"
+    );
     back.close().await.ok();
 }

@@ -60,7 +60,8 @@ async fn every_documented_route_is_served() {
 
     for (path, item) in doc["paths"].as_object().expect("paths") {
         let concrete = path.replace("{slug}", "acme").replace("{id}", "1");
-        let caller = if path.starts_with("/tenants") || path.starts_with("/cluster") { None } else { Some("acme") };
+        let caller =
+            if path.starts_with("/tenants") || path.starts_with("/cluster") { None } else { Some("acme") };
         for method in item.as_object().expect("path item").keys() {
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
             let request = app
