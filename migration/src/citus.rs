@@ -13,8 +13,8 @@ use sea_orm_migration::sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait,
 };
 
-use crate::SchemaName;
 use crate::fleet::registered_tenants;
+use tenantry_pg::SchemaName;
 
 /// What converting one tenant did.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 //! takes the same credentials as the coordinator's URL.
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use tenantry_migration::database::{DatabaseName, drop_database};
+use tenantry_pg::database::{DatabaseName, drop_database};
 use url::Url;
 
 use crate::TestDb;
@@ -149,7 +149,7 @@ impl CitusDb {
     pub async fn on_workers(&self, sql: &str) -> Vec<String> {
         let mut all = Vec::new();
         for (_, url) in &self.workers {
-            let db = tenantry_migration::database::connect(url, 1).await.expect("connect to a worker");
+            let db = tenantry_pg::database::connect(url, 1).await.expect("connect to a worker");
             db.execute_unprepared("SET citus.override_table_visibility TO off").await.expect("show shards");
             let rows =
                 db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql)).await.expect("query");

@@ -5,8 +5,8 @@
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::json;
-use tenantry_migration::SchemaName;
 use tenantry_migration::runner::{Direction, migrate_control, migrate_tenant};
+use tenantry_pg::SchemaName;
 use tenantry_tests::{CitusCluster, CitusDb, TestApp, TestDb};
 
 /// The cluster, or return from the test after saying it was skipped.

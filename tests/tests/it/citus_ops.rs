@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tenantry_api::Application;
 use tenantry_config::Settings;
-use tenantry_migration::SchemaName;
-use tenantry_migration::database::{DatabaseError, ensure_database};
 use tenantry_migration::runner::{Direction, migrate_tenant};
+use tenantry_pg::SchemaName;
+use tenantry_pg::database::{DatabaseError, ensure_database};
 use tenantry_tests::{ADMIN_TOKEN, CitusCluster, TestApp};
 
 use crate::citus::{app_on, cluster_or_skip, node_of, two_on_different_workers};
