@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::{StreamExt, stream};
 use sea_orm_migration::sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityName, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
-use sea_orm_migration::sea_query::{Expr, ExprTrait, Iden, Order, Query, SelectStatement};
+use tenantry_entity::tenant as registry;
 
-use crate::control::Tenants;
 use crate::runner::{Direction, TenantOutcome, migrate_tenant_in};
 use crate::tenant::TenantMigrator;
 use tenantry_pg::{CONTROL_SCHEMA, SchemaName};
@@ -122,26 +122,16 @@ impl std::fmt::Display for TenantRef<'_> {
     }
 }
 
-/// The registry's columns migrations care about.
-fn select_tenants() -> SelectStatement {
-    Query::select()
-        .columns([Tenants::Slug, Tenants::SchemaName, Tenants::Version])
-        .from((CONTROL_SCHEMA, Tenants::Table))
-        .to_owned()
-}
-
-fn tenant_from_row(row: &QueryResult) -> Result<RegisteredTenant, DbErr> {
-    Ok(RegisteredTenant {
-        slug: row.try_get("", "slug")?,
-        schema: row.try_get("", "schema_name")?,
-        version: row.try_get("", "version")?,
-    })
+impl From<registry::Model> for RegisteredTenant {
+    fn from(m: registry::Model) -> Self {
+        Self { slug: m.slug, schema: m.schema_name, version: m.version }
+    }
 }
 
 /// Every registered tenant with its recorded version, in slug order: one query.
 pub async fn registered_tenants(db: &DatabaseConnection) -> Result<Vec<RegisteredTenant>, DbErr> {
-    let select = select_tenants().order_by(Tenants::Slug, Order::Asc).to_owned();
-    db.query_all(&select).await?.iter().map(tenant_from_row).collect()
+    let rows = registry::Entity::find().order_by_asc(registry::Column::Slug).all(db).await?;
+    Ok(rows.into_iter().map(RegisteredTenant::from).collect())
 }
 
 /// Whether the registry table exists (it does once `migration control up` has run).
@@ -150,7 +140,7 @@ pub async fn registry_exists(conn: &impl ConnectionTrait) -> Result<bool, DbErr>
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT to_regclass($1) IS NOT NULL AS present",
-            [format!("\"{CONTROL_SCHEMA}\".\"{}\"", Tenants::Table.to_string()).into()],
+            [format!("\"{CONTROL_SCHEMA}\".\"{}\"", registry::Entity.table_name()).into()],
         ))
         .await?;
     row.map_or(Ok(false), |row| row.try_get("", "present"))
@@ -167,15 +157,16 @@ pub async fn find_tenant(
     if !registry_exists(conn).await? {
         return Ok(None);
     }
-    let mut select = select_tenants();
-    match which {
-        TenantRef::Slug(slug) => select.and_where(Expr::col(Tenants::Slug).eq(slug)),
-        TenantRef::Schema(schema) => select.and_where(Expr::col(Tenants::SchemaName).eq(schema.as_str())),
+    let mut select = match which {
+        TenantRef::Slug(slug) => registry::Entity::find().filter(registry::Column::Slug.eq(slug)),
+        TenantRef::Schema(schema) => {
+            registry::Entity::find().filter(registry::Column::SchemaName.eq(schema.as_str()))
+        }
     };
     if lock {
-        select.lock_shared();
+        select = select.lock_shared();
     }
-    conn.query_one(&select).await?.as_ref().map(tenant_from_row).transpose()
+    Ok(select.one(conn).await?.map(RegisteredTenant::from))
 }
 
 /// Migrates the tenant whose schema is `schema` in its own transaction, creating the schema if

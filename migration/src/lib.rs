@@ -4,10 +4,11 @@
 //! (one tenant's tables, parameterised by its schema name). [`runner`] applies a set to one
 //! schema safely; [`fleet`] applies the tenant set to every registered tenant.
 //!
-//! Depends on `tenantry-pg` (the validated schema name, database plumbing) and
-//! `tenantry-config` (the `migration` binary loads the same settings as the server). Its
-//! migrations name their tables and columns themselves, so an old migration never changes
-//! meaning when an entity changes. The service depends on it to provision tenants.
+//! Depends on `tenantry-pg` (the validated schema name, database plumbing), `tenantry-config`
+//! (the `migration` binary loads the same settings as the server) and `tenantry-entity` (the
+//! one runtime model of the registry, which fleet runs read and recorded versions write). Its
+//! migrations name their tables and columns themselves, with frozen identifiers used by the
+//! migrations alone, so an old migration never changes meaning when an entity changes. The service depends on it to provision tenants.
 
 pub mod citus;
 pub mod cli;

@@ -7,24 +7,25 @@
 //! state survives on a pooled connection), all in one round trip.
 //!
 //! The migrations, their names and the ledger's table are sea-orm-migration's; the loop that
-//! applies them is ours. Its own `up`/`down` re-create the ledger table and re-read it several
-//! times per call: with our reads before and after, 13 bookkeeping statements per tenant where
-//! 2 do (counted from its source). Fleets of 10,000 tenants are migrated and provisioned tenant
-//! by tenant, so each round trip counts, though the fleet run turned out to be bound by
-//! Postgres creating files (docs/DESIGN-NOTES.md). A run is one transaction, so a failing
-//! migration leaves its tenant exactly as it was, ledger included.
+//! applies them, and the one reading of the ledger that it and `status` share
+//! ([`read_ledger`]), are ours: sea-orm-migration's own `up`/`down` create the ledger table
+//! (with a NOTICE) and re-read it several times per call, which a fleet of 10,000 tenants
+//! pays per tenant (why it is kept, and what measuring showed: docs/DESIGN-NOTES.md). A run
+//! is one transaction, so a failing migration leaves its tenant exactly as it was, ledger
+//! included.
 
 use std::collections::HashSet;
 
 use sea_orm_migration::sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, Statement, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, QueryFilter, Statement, TransactionTrait,
 };
-use sea_orm_migration::sea_query::{Expr, ExprTrait, Iden, Query};
-use sea_orm_migration::{MigrationStatus, MigratorTraitSelf, SchemaManager, seaql_migrations};
+use sea_orm_migration::sea_query::Expr;
+use sea_orm_migration::{MigrationTrait, MigratorTraitSelf, SchemaManager, seaql_migrations};
 
-use crate::control::{ControlMigrator, Tenants};
+use crate::control::ControlMigrator;
 use crate::tenant::TenantMigrator;
+use tenantry_entity::tenant as registry;
 use tenantry_pg::{CONTROL_SCHEMA, SchemaName};
 
 /// Which way to migrate, and how many steps (`None`: all).
@@ -123,17 +124,8 @@ async fn run<M: MigratorTraitSelf>(
     direction: Direction,
 ) -> Result<(Vec<String>, Option<String>), DbErr> {
     migrator.install(txn).await?;
-    let recorded: HashSet<String> =
-        seaql_migrations::Entity::find().all(txn).await?.into_iter().map(|m| m.version).collect();
     let migrations = migrator.migrations();
-    let known: HashSet<&str> = migrations.iter().map(|m| m.name()).collect();
-    if let Some(unknown) = recorded.iter().find(|v| !known.contains(v.as_str())) {
-        return Err(DbErr::Custom(format!(
-            "the ledger records migration {unknown}, which this build does not know: it is newer than \
-             this build, or was removed"
-        )));
-    }
-    let mut applied: Vec<bool> = migrations.iter().map(|m| recorded.contains(m.name())).collect();
+    let mut applied = read_ledger(&migrations, txn).await?;
     let manager = SchemaManager::new(txn);
     let mut changed = Vec::new();
     match direction {
@@ -164,6 +156,25 @@ async fn run<M: MigratorTraitSelf>(
     Ok((changed, version))
 }
 
+/// The one reading of a pinned schema's ledger: whether each of `migrations` is applied, in
+/// their order. A ledger that records a migration this build does not know is refused: it is
+/// newer than this build, or the migration was removed, and either way nothing can be assumed.
+async fn read_ledger(
+    migrations: &[Box<dyn MigrationTrait>],
+    conn: &impl ConnectionTrait,
+) -> Result<Vec<bool>, DbErr> {
+    let recorded: HashSet<String> =
+        seaql_migrations::Entity::find().all(conn).await?.into_iter().map(|m| m.version).collect();
+    let known: HashSet<&str> = migrations.iter().map(|m| m.name()).collect();
+    if let Some(unknown) = recorded.iter().find(|v| !known.contains(v.as_str())) {
+        return Err(DbErr::Custom(format!(
+            "the ledger records migration {unknown}, which this build does not know: it is newer than \
+             this build, or was removed"
+        )));
+    }
+    Ok(migrations.iter().map(|m| recorded.contains(m.name())).collect())
+}
+
 /// Seconds since the Unix epoch, as the ledger records them.
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
@@ -192,9 +203,21 @@ async fn status_of<M: MigratorTraitSelf>(
 ) -> Result<Vec<(String, bool)>, DbErr> {
     let txn = db.begin().await?;
     txn.execute_unprepared(&format!("SET LOCAL search_path TO {}", target.quoted())).await?;
-    let migrations = migrator.get_migration_with_status_read_only(&txn).await?;
+    let migrations = migrator.migrations();
+    // Read-only: a schema without a ledger has nothing applied, and gets no ledger from this.
+    let has_ledger = txn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT to_regclass('seaql_migrations') IS NOT NULL AS present",
+        ))
+        .await?
+        .map(|row| row.try_get::<bool>("", "present"))
+        .transpose()?
+        .unwrap_or(false);
+    let applied =
+        if has_ledger { read_ledger(&migrations, &txn).await? } else { vec![false; migrations.len()] };
     txn.rollback().await?;
-    Ok(migrations.iter().map(|m| (m.name().to_owned(), m.status() == MigrationStatus::Applied)).collect())
+    Ok(migrations.iter().zip(applied).map(|(m, applied)| (m.name().to_owned(), applied)).collect())
 }
 
 /// Serialises runs on one schema, creates it if it is missing and points `search_path` at it
@@ -228,27 +251,16 @@ async fn record_version(
     schema: &SchemaName,
     version: Option<&str>,
 ) -> Result<(), DbErr> {
-    let registry = format!("{}.{}", Target::Control.quoted(), Tenants::Table.to_string());
-    let present = txn
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT to_regclass($1) IS NOT NULL AS present",
-            [registry.into()],
-        ))
-        .await?
-        .map(|row| row.try_get::<bool>("", "present"))
-        .transpose()?
-        .unwrap_or(false);
-    if !present {
+    if !crate::fleet::registry_exists(txn).await? {
         return Ok(());
     }
-    let update = Query::update()
-        .table((CONTROL_SCHEMA, Tenants::Table))
-        .value(Tenants::Version, version.map(str::to_owned))
-        .value(Tenants::UpdatedAt, Expr::current_timestamp())
-        .and_where(Expr::col(Tenants::SchemaName).eq(schema.as_str()))
-        .and_where(Expr::cust_with_values("version IS DISTINCT FROM $1", [version.map(str::to_owned)]))
-        .to_owned();
-    txn.execute(&update).await?;
+    let version = version.map(str::to_owned);
+    registry::Entity::update_many()
+        .col_expr(registry::Column::Version, Expr::value(version.clone()))
+        .col_expr(registry::Column::UpdatedAt, Expr::current_timestamp())
+        .filter(registry::Column::SchemaName.eq(schema.as_str()))
+        .filter(Expr::cust_with_values("version IS DISTINCT FROM $1", [version]))
+        .exec(txn)
+        .await?;
     Ok(())
 }

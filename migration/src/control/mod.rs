@@ -5,7 +5,8 @@ mod m20261127_000002_create_api_keys;
 
 use sea_orm_migration::{MigrationTrait, MigratorTraitSelf};
 
-pub use m20261127_000001_create_tenants::Tenants;
+// Frozen identifiers: for the control migrations only; runtime code uses `tenantry_entity::tenant`.
+pub(crate) use m20261127_000001_create_tenants::Tenants;
 
 use tenantry_pg::CONTROL_SCHEMA;
 
