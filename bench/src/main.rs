@@ -8,6 +8,7 @@
 mod http;
 mod load;
 mod migrate;
+mod probes;
 mod provision;
 mod remote;
 mod report;
