@@ -6,7 +6,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use tenantry_service::cluster;
 use tenantry_service::entity::tenant::{self, State};
-use tenantry_service::tenants::{self, NewTenant, Slug};
+use tenantry_service::tenants::{self, NewTenant, Slug, TenantChange};
 use tenantry_service::values::Name;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -36,6 +36,10 @@ struct CreateTenant {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateTenant {
+    /// New slug, as for provisioning: keys keep working, the old slug then names nothing.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, example = "acme2", pattern = "^[a-z][a-z0-9_]{0,39}$")]
+    slug: Option<Option<String>>,
     /// New display name, 1 to 200 characters, not blank, one line.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = String, min_length = 1, max_length = 200)]
@@ -145,11 +149,12 @@ async fn create_tenant(
         .json(body))
 }
 
-/// Renames, suspends or reactivates a tenant.
+/// Changes a tenant's slug or display name, suspends or reactivates it.
 #[utoipa::path(tag = "tenants", params(SlugParam), request_body = UpdateTenant,
     security(("admin_token" = [])), responses(
     (status = 200, body = TenantBody, description = "The tenant as changed"),
     (status = 404, body = Problem, description = "No such tenant"),
+    (status = 409, body = Problem, description = "The new slug is taken"),
 ))]
 #[patch("/{slug}")]
 async fn update_tenant(
@@ -158,9 +163,12 @@ async fn update_tenant(
     body: web::Json<UpdateTenant>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let name = not_null("name", body.name)?.map(|n| Name::parse("name", n)).transpose()?;
-    let state_change = not_null("state", body.state)?.map(State::from);
-    let tenant = tenants::update(&state.db, &state.registry, &slug.0, name, state_change).await?;
+    let change = TenantChange {
+        slug: not_null("slug", body.slug)?.map(|s| Slug::parse(&s)).transpose()?,
+        name: not_null("name", body.name)?.map(|n| Name::parse("name", n)).transpose()?,
+        state: not_null("state", body.state)?.map(State::from),
+    };
+    let tenant = tenants::update(&state.db, &state.registry, &slug.0, change).await?;
     Ok(HttpResponse::Ok().json(TenantBody::from(tenant)))
 }
 

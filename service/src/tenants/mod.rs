@@ -84,26 +84,49 @@ async fn provision_in(tx: &Tx, new: &NewTenant) -> Result<(tenant::Model, Issued
     Ok((model, key))
 }
 
-/// Changes a tenant's display name and/or lifecycle state. Suspension takes effect at once on
-/// this instance (and within the registry TTL on others).
+/// Changes to a tenant; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct TenantChange {
+    /// A new slug. The schema is named from the id, so this is one registry row: no DDL.
+    pub slug: Option<Slug>,
+    /// A new display name.
+    pub name: Option<Name>,
+    /// A new lifecycle state.
+    pub state: Option<State>,
+}
+
+/// Changes a tenant's slug, display name and/or lifecycle state in one registry statement.
+/// Keys name the tenant by id, so they keep working after a rename; the old slug names
+/// nothing (404) and may be taken by another tenant; a slug already taken is a conflict.
+/// Changes take effect at once on this instance and within the registry TTL on others, where
+/// a stale entry still names the right tenant by id (a stale slug can only refuse a request
+/// whose tenant header names the new slug).
 pub async fn update(
     db: &Db,
     registry: &Registry,
     slug: &Slug,
-    name: Option<Name>,
-    state: Option<State>,
+    change: TenantChange,
 ) -> Result<tenant::Model, ServiceError> {
+    let TenantChange { slug: new_slug, name, state } = change;
     let mut update = tenant::Entity::update_many()
         .col_expr(tenant::Column::UpdatedAt, Expr::current_timestamp())
         .filter(tenant::Column::Slug.eq(slug.as_str()));
+    if let Some(new_slug) = &new_slug {
+        update = update.col_expr(tenant::Column::Slug, Expr::value(new_slug.as_str()));
+    }
     if let Some(name) = name {
         update = update.col_expr(tenant::Column::Name, Expr::value(name.into_inner()));
     }
     if let Some(state) = state {
         update = update.col_expr(tenant::Column::State, Expr::value(state));
     }
-    let updated =
-        db.atomic(On::Control, async |tx| Ok(update.clone().exec_with_returning(tx).await?)).await?;
+    let updated = db
+        .atomic(On::Control, async |tx| {
+            let updated = update.clone().exec_with_returning(tx).await;
+            updated
+                .on_conflict(|| format!("tenant '{}' already exists", new_slug.as_ref().map_or(slug, |s| s)))
+        })
+        .await?;
     let model =
         updated.into_iter().next().ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))?;
     registry.remember(&model).await?;

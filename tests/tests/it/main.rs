@@ -16,6 +16,7 @@ mod orders;
 mod parameters;
 mod products;
 mod proven_isolation;
+mod rename;
 mod resilience;
 mod routing;
 mod shutdown;
