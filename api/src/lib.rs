@@ -5,6 +5,7 @@
 //! [`Application::run_until_stopped`] serves until its [`StopHandle`] (or, in the binary,
 //! SIGINT/SIGTERM) stops it gracefully. `main` only wires logging and settings.
 
+mod actor;
 mod error;
 mod extract;
 mod openapi;

@@ -36,7 +36,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
     info(
         title = "Tenantry",
         description = "Multi-tenant products and orders: one PostgreSQL schema per tenant. \
-                       The control plane (/tenants) takes the admin token; the data plane \
+                       The control plane (/tenants, /audit) takes the admin token; the data plane \
                        (/products, /orders) takes a tenant's API key, which determines the tenant. \
                        A route refuses query parameters it does not list (400), as it refuses \
                        unknown fields in a JSON body."
@@ -46,6 +46,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         (name = "cluster", description = "Control plane: tenants' placement on a Citus cluster"),
         (name = "products", description = "A tenant's products"),
         (name = "orders", description = "A tenant's orders"),
+        (name = "audit", description = "Control plane: the tamper-evident log of control-plane changes"),
         (name = "meta", description = "Health, readiness and this document"),
     )
 )]

@@ -8,6 +8,7 @@ use sea_orm::prelude::Decimal;
 use secrecy::ExposeSecret;
 use tenantry_config::Settings;
 use tenantry_pg::database::{DatabaseName, drop_database, ensure_database};
+use tenantry_service::audit::Actor;
 use tenantry_service::db::{CONTROL_STATEMENT_CACHE, Db, PoolOptions, PoolerMode, Work, connect_and_prepare};
 use tenantry_service::entity::product;
 use tenantry_service::tenants::{self, NewTenant, Registry, Slug};
@@ -102,12 +103,13 @@ pub async fn provision(
     range: std::ops::Range<usize>,
     jobs: usize,
 ) -> Result<(Vec<Tenant>, Samples), ServiceError> {
+    let actor = &Actor { credential: "bench".to_owned(), request_id: None };
     let results: Vec<(Tenant, Duration)> = stream::iter(range)
         .map(|i| async move {
             let new =
                 NewTenant { slug: Slug::parse(&slug(i))?, name: Name::parse("name", format!("Bench {i}"))? };
             let started = Instant::now();
-            let provisioned = tenants::provision(db, registry, new).await?;
+            let provisioned = tenants::provision(db, registry, actor, new).await?;
             let took = started.elapsed();
             Ok::<_, ServiceError>((
                 Tenant {

@@ -17,7 +17,10 @@ use tenantry_entity::api_key::{self, Column, Entity as ApiKey, Model};
 
 pub use keyring::Keyring;
 
+use serde_json::json;
+
 use crate::ServiceError;
+use crate::audit::{self, Actor, Change};
 use crate::db::{Db, On};
 use crate::page::{Page, PageRequest};
 use crate::tenants::{self, Slug};
@@ -60,9 +63,25 @@ pub async fn issue_for(db: &impl ConnectionTrait, tenant_id: i64) -> Result<Issu
     Ok(IssuedKey { record, secret })
 }
 
-/// Issues another key for tenant `slug`.
-pub async fn issue(db: &Db, slug: &Slug) -> Result<IssuedKey, ServiceError> {
-    db.atomic(On::Control, async |tx| issue_for(tx, tenants::find(tx, slug).await?.id).await).await
+/// Issues another key for tenant `slug`; the audit entry names the key's id and prefix.
+pub async fn issue(db: &Db, actor: &Actor, slug: &Slug) -> Result<IssuedKey, ServiceError> {
+    let mut change = tenants::audit_of("key.issue", slug, json!({}));
+    let issued = db
+        .atomic(On::Control, async |tx| {
+            let tenant = tenants::find(tx, slug).await?;
+            let issued = issue_for(tx, tenant.id).await?;
+            let detail = json!({"key_id": issued.record.id, "prefix": issued.record.prefix});
+            let change = Change { tenant_id: Some(tenant.id), detail, ..change.clone() };
+            audit::append(tx, actor, &change, "ok").await?;
+            Ok(issued)
+        })
+        .await;
+    if let Err(e @ ServiceError::NotFound(_)) = &issued {
+        change.detail = json!({});
+        let outcome = format!("refused: {e}");
+        db.atomic(On::Control, async |tx| audit::append(tx, actor, &change, &outcome).await).await?;
+    }
+    issued
 }
 
 /// The tenant's keys, newest first; revoked keys included (with their revocation time).
@@ -76,25 +95,32 @@ pub async fn list(db: &Db, slug: &Slug, page: PageRequest) -> Result<Page<Model>
 }
 
 /// Revokes key `id` of tenant `slug`. Revoking a revoked key changes nothing.
-pub async fn revoke(db: &Db, keyring: &Keyring, slug: &Slug, id: i64) -> Result<(), ServiceError> {
-    let key = db
-        .atomic(On::Control, async |tx| {
-            let tenant = tenants::find(tx, slug).await?;
-            let key = ApiKey::find()
-                .filter(Column::Id.eq(id))
-                .filter(Column::TenantId.eq(tenant.id))
-                .one(tx)
-                .await?
-                .ok_or_else(|| ServiceError::NotFound(format!("key {id} of tenant '{slug}'")))?;
-            ApiKey::update_many()
-                .col_expr(Column::RevokedAt, Expr::current_timestamp())
-                .filter(Column::Id.eq(key.id))
-                .filter(Column::RevokedAt.is_null())
-                .exec(tx)
-                .await?;
-            Ok(key)
-        })
-        .await?;
+pub async fn revoke(
+    db: &Db,
+    keyring: &Keyring,
+    actor: &Actor,
+    slug: &Slug,
+    id: i64,
+) -> Result<(), ServiceError> {
+    let change = tenants::audit_of("key.revoke", slug, json!({"key_id": id}));
+    let key = audit::audited(db, actor, change, async |tx| {
+        let tenant = tenants::find(tx, slug).await?;
+        let key = ApiKey::find()
+            .filter(Column::Id.eq(id))
+            .filter(Column::TenantId.eq(tenant.id))
+            .one(tx)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("key {id} of tenant '{slug}'")))?;
+        ApiKey::update_many()
+            .col_expr(Column::RevokedAt, Expr::current_timestamp())
+            .filter(Column::Id.eq(key.id))
+            .filter(Column::RevokedAt.is_null())
+            .exec(tx)
+            .await?;
+        let tenant_id = key.tenant_id;
+        Ok((key, Some(tenant_id)))
+    })
+    .await?;
     keyring.forget(&key.hash).await;
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! the tenant migrations). Knows nothing of HTTP. Callers hold a [`db::Db`] (the pool, safe for the pooler in front of it) and the
 //! entity types it returns.
 
+pub mod audit;
 pub mod cluster;
 pub mod db;
 mod error;

@@ -28,6 +28,11 @@ impl Name {
     pub fn into_inner(self) -> String {
         self.0
     }
+
+    /// The name, borrowed.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// A product description: at most 10,000 characters, no control characters but newlines

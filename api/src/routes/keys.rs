@@ -13,6 +13,7 @@ use super::paging::{PageQuery, Paged};
 use super::params::{PathId, PathSlug, Query};
 use super::tenants::SlugParam;
 use crate::ApiError;
+use crate::actor::RequestActor;
 use crate::error::Problem;
 use crate::startup::AppState;
 
@@ -49,9 +50,13 @@ struct IssuedKeyBody {
     (status = 404, body = Problem, description = "No such tenant"),
 ))]
 #[post("/{slug}/keys")]
-async fn create_key(state: web::Data<AppState>, slug: PathSlug) -> Result<HttpResponse, ApiError> {
+async fn create_key(
+    state: web::Data<AppState>,
+    actor: RequestActor,
+    slug: PathSlug,
+) -> Result<HttpResponse, ApiError> {
     let slug = slug.0;
-    let issued = keys::issue(&state.db, &slug).await?;
+    let issued = keys::issue(&state.db, &actor.0, &slug).await?;
     let body = IssuedKeyBody { key: issued.record.into(), api_key: issued.secret };
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/tenants/{slug}/keys/{}", body.key.id)))
@@ -81,10 +86,11 @@ async fn list_keys(
 #[delete("/{slug}/keys/{id}")]
 async fn revoke_key(
     state: web::Data<AppState>,
+    actor: RequestActor,
     slug: PathSlug,
     id: PathId,
 ) -> Result<HttpResponse, ApiError> {
-    keys::revoke(&state.db, &state.keyring, &slug.0, id.0).await?;
+    keys::revoke(&state.db, &state.keyring, &actor.0, &slug.0, id.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,5 +1,6 @@
 //! Every route, one module per area, registered through utoipa-actix-web.
 
+mod audit;
 mod cluster;
 mod fields;
 mod health;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(cluster::configure_tenant_routes),
     );
     cfg.service(scope("/cluster").wrap(from_fn(require_admin)).configure(cluster::configure));
+    cfg.service(scope("/audit").wrap(from_fn(require_admin)).configure(audit::configure));
     products::configure(cfg);
     orders::configure(cfg);
 }

@@ -17,6 +17,7 @@ use super::keys::KeyBody;
 use super::paging::{PageQuery, Paged};
 use super::params::{PathSlug, Query};
 use crate::ApiError;
+use crate::actor::RequestActor;
 use crate::error::Problem;
 use crate::startup::AppState;
 
@@ -134,11 +135,12 @@ impl From<tenant::Model> for TenantBody {
 #[post("")]
 async fn create_tenant(
     state: web::Data<AppState>,
+    actor: RequestActor,
     body: web::Json<CreateTenant>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let new = NewTenant { slug: Slug::parse(&body.slug)?, name: Name::parse("name", body.name)? };
-    let provisioned = tenants::provision(&state.db, &state.registry, new).await?;
+    let provisioned = tenants::provision(&state.db, &state.registry, &actor.0, new).await?;
     let body = ProvisionedBody {
         api_key: provisioned.key.secret,
         key: provisioned.key.record.into(),
@@ -159,6 +161,7 @@ async fn create_tenant(
 #[patch("/{slug}")]
 async fn update_tenant(
     state: web::Data<AppState>,
+    actor: RequestActor,
     slug: PathSlug,
     body: web::Json<UpdateTenant>,
 ) -> Result<HttpResponse, ApiError> {
@@ -168,7 +171,7 @@ async fn update_tenant(
         name: not_null("name", body.name)?.map(|n| Name::parse("name", n)).transpose()?,
         state: not_null("state", body.state)?.map(State::from),
     };
-    let tenant = tenants::update(&state.db, &state.registry, &slug.0, change).await?;
+    let tenant = tenants::update(&state.db, &state.registry, &actor.0, &slug.0, change).await?;
     Ok(HttpResponse::Ok().json(TenantBody::from(tenant)))
 }
 
@@ -209,8 +212,12 @@ async fn get_tenant(state: web::Data<AppState>, slug: PathSlug) -> Result<HttpRe
     (status = 404, body = Problem, description = "No such tenant"),
 ))]
 #[delete("/{slug}")]
-async fn delete_tenant(state: web::Data<AppState>, slug: PathSlug) -> Result<HttpResponse, ApiError> {
-    tenants::delete(&state.db, &state.registry, &state.keyring, &slug.0).await?;
+async fn delete_tenant(
+    state: web::Data<AppState>,
+    actor: RequestActor,
+    slug: PathSlug,
+) -> Result<HttpResponse, ApiError> {
+    tenants::delete(&state.db, &state.registry, &state.keyring, &actor.0, &slug.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -2,6 +2,7 @@
 
 mod m20261127_000001_create_tenants;
 mod m20261127_000002_create_api_keys;
+mod m20261201_000003_create_audit_log;
 
 use sea_orm_migration::{MigrationTrait, MigratorTraitSelf};
 
@@ -20,6 +21,7 @@ impl MigratorTraitSelf for ControlMigrator {
         vec![
             Box::new(m20261127_000001_create_tenants::Migration),
             Box::new(m20261127_000002_create_api_keys::Migration),
+            Box::new(m20261201_000003_create_audit_log::Migration),
         ]
     }
 }

@@ -5,8 +5,8 @@ mod slug;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement,
+    ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
 };
 use tenantry_entity::tenant::{self, State};
 use tenantry_migration::runner::{Direction, migrate_tenant_in};
@@ -14,6 +14,9 @@ use tenantry_migration::runner::{Direction, migrate_tenant_in};
 pub use registry::{CACHE_CAPACITY, Registry, ResolvedTenant};
 pub use slug::{MAX_SLUG_LEN, Slug};
 
+use serde_json::json;
+
+use crate::audit::{Actor, Change, audited};
 use crate::db::{Db, On, Tx};
 use crate::error::OnConflict;
 use crate::keys::{self, IssuedKey, Keyring};
@@ -53,8 +56,20 @@ pub struct Provisioned {
 /// Creates a tenant in ONE transaction: registry row, its first API key, `CREATE SCHEMA`, the
 /// tenant migrations. Any failure rolls all of it back. A slug already taken is a conflict; so
 /// is a stray schema that already has the new tenant's schema name (it is never adopted).
-pub async fn provision(db: &Db, registry: &Registry, new: NewTenant) -> Result<Provisioned, ServiceError> {
-    let (model, key) = db.atomic(On::Control, async |tx| provision_in(tx, &new).await).await?;
+pub async fn provision(
+    db: &Db,
+    registry: &Registry,
+    actor: &Actor,
+    new: NewTenant,
+) -> Result<Provisioned, ServiceError> {
+    let detail = json!({"slug": new.slug.as_str(), "name": new.name.as_str()});
+    let change = audit_of("tenant.provision", &new.slug, detail);
+    let (model, key) = audited(db, actor, change, async |tx| {
+        let (model, key) = provision_in(tx, &new).await?;
+        let id = model.id;
+        Ok(((model, key), Some(id)))
+    })
+    .await?;
     registry.remember(&model).await?;
     Ok(Provisioned { tenant: model, key })
 }
@@ -104,9 +119,15 @@ pub struct TenantChange {
 pub async fn update(
     db: &Db,
     registry: &Registry,
+    actor: &Actor,
     slug: &Slug,
     change: TenantChange,
 ) -> Result<tenant::Model, ServiceError> {
+    let detail = json!({
+        "slug": change.slug.as_ref().map(Slug::as_str),
+        "name": change.name.as_ref().map(Name::as_str),
+        "state": change.state.map(|s| s.to_value()),
+    });
     let TenantChange { slug: new_slug, name, state } = change;
     let mut update = tenant::Entity::update_many()
         .col_expr(tenant::Column::UpdatedAt, Expr::current_timestamp())
@@ -120,15 +141,16 @@ pub async fn update(
     if let Some(state) = state {
         update = update.col_expr(tenant::Column::State, Expr::value(state));
     }
-    let updated = db
-        .atomic(On::Control, async |tx| {
-            let updated = update.clone().exec_with_returning(tx).await;
-            updated
-                .on_conflict(|| format!("tenant '{}' already exists", new_slug.as_ref().map_or(slug, |s| s)))
-        })
-        .await?;
-    let model =
-        updated.into_iter().next().ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))?;
+    let model = audited(db, actor, audit_of("tenant.update", slug, detail), async |tx| {
+        let updated = update.clone().exec_with_returning(tx).await;
+        let updated = updated
+            .on_conflict(|| format!("tenant '{}' already exists", new_slug.as_ref().map_or(slug, |s| s)))?;
+        let model =
+            updated.into_iter().next().ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))?;
+        let id = model.id;
+        Ok((model, Some(id)))
+    })
+    .await?;
     registry.remember(&model).await?;
     Ok(model)
 }
@@ -152,30 +174,34 @@ pub async fn delete(
     db: &Db,
     registry: &Registry,
     keyring: &Keyring,
+    actor: &Actor,
     slug: &Slug,
 ) -> Result<(), ServiceError> {
-    let model = db
-        .atomic(On::Control, async |tx| {
-            let model = tenant::Entity::find()
-                .filter(tenant::Column::Slug.eq(slug.as_str()))
-                .lock_exclusive()
-                .one(tx)
-                .await?
-                .ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))?;
-            // The stored name reaches SQL only through the validated type.
-            let schema = SchemaName::parse(&model.schema_name).map_err(|e| {
-                ServiceError::Unexpected(format!(
-                    "registry row for '{slug}' holds an invalid schema name: {e}"
-                ))
-            })?;
-            tx.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {} CASCADE", schema.quoted())).await?;
-            tenant::Entity::delete_by_id(model.id).exec(tx).await?;
-            Ok(model)
-        })
-        .await?;
+    let model = audited(db, actor, audit_of("tenant.delete", slug, json!({})), async |tx| {
+        let model = tenant::Entity::find()
+            .filter(tenant::Column::Slug.eq(slug.as_str()))
+            .lock_exclusive()
+            .one(tx)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))?;
+        // The stored name reaches SQL only through the validated type.
+        let schema = SchemaName::parse(&model.schema_name).map_err(|e| {
+            ServiceError::Unexpected(format!("registry row for '{slug}' holds an invalid schema name: {e}"))
+        })?;
+        tx.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {} CASCADE", schema.quoted())).await?;
+        tenant::Entity::delete_by_id(model.id).exec(tx).await?;
+        let id = model.id;
+        Ok((model, Some(id)))
+    })
+    .await?;
     registry.forget(model.id).await;
     keyring.forget_tenant(model.id);
     Ok(())
+}
+
+/// The audit record of `action` on the tenant the request names `slug`.
+pub(crate) fn audit_of(action: &'static str, slug: &Slug, detail: serde_json::Value) -> Change {
+    Change { action, tenant_id: None, tenant_slug: Some(slug.as_str().to_owned()), detail }
 }
 
 /// Takes the next registry id from the id column's own sequence, so the schema name can be

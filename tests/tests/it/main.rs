@@ -1,6 +1,7 @@
 //! Tenantry's integration tests: one binary, a module per area, each test on its own
 //! database on a real Postgres (see `tenantry_tests`), the API over real HTTP.
 
+mod audit;
 mod auth;
 mod bad_input;
 mod citus;

@@ -20,6 +20,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/tenants/{slug}/keys/{id}"),
     ("post", "/tenants/{slug}/move"),
     ("get", "/cluster"),
+    ("get", "/audit"),
+    ("get", "/audit/verify"),
     ("get", "/products"),
     ("post", "/products"),
     ("get", "/products/{id}"),

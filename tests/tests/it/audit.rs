@@ -1,0 +1,119 @@
+//! The audit log: every control-plane change leaves one hash-chained entry with its actor and
+//! request id, a refused change is recorded as refused, and an entry changed with SQL behind
+//! the service's back is named by `GET /audit/verify`.
+
+use serde_json::{Value, json};
+use tenantry_tests::TestApp;
+
+/// The audit entries `query` lists, as the admin.
+async fn entries(app: &TestApp, query: &str) -> Vec<Value> {
+    let reply = app.get(&format!("/audit{query}"), None).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    reply.body["items"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn each_control_plane_change_is_recorded_with_its_actor_and_request_id() {
+    let app = TestApp::spawn().await;
+    let provision = app.client.post(app.url("/tenants")).header("X-Request-Id", "req-provision-1");
+    let reply = app.send(provision.json(&json!({"slug": "acme", "name": "Acme"})), None).await;
+    assert_eq!(reply.status, 201);
+    let key = app.post("/tenants/acme/keys", None, &json!({})).await.body;
+    let (key_id, issued) =
+        (key["id"].as_i64().expect("key id"), key["api_key"].as_str().expect("secret").to_owned());
+    assert_eq!(app.delete(&format!("/tenants/acme/keys/{key_id}"), None).await.status, 204);
+    assert_eq!(
+        app.patch("/tenants/acme", None, &json!({"slug": "acme2", "state": "suspended"})).await.status,
+        200
+    );
+    assert_eq!(app.delete("/tenants/acme2", None).await.status, 204);
+
+    let all = entries(&app, "").await;
+
+    let actions: Vec<&str> = all.iter().map(|e| e["action"].as_str().unwrap_or_default()).collect();
+    assert_eq!(actions, ["tenant.provision", "key.issue", "key.revoke", "tenant.update", "tenant.delete"]);
+    assert!(
+        all.iter()
+            .all(|e| e["outcome"] == "ok" && e["actor"].as_str().is_some_and(|a| a.starts_with("admin:")))
+    );
+    assert_eq!(all[0]["request_id"], "req-provision-1");
+    assert_eq!(all[1]["request_id"], Value::Null);
+    assert_eq!(all[0]["change"], json!({"slug": "acme", "name": "Acme"}));
+    assert_eq!(all[3]["change"], json!({"slug": "acme2", "name": null, "state": "suspended"}));
+    let tenant_id = all[0]["tenant_id"].as_i64().expect("the tenant's id");
+    assert!(all.iter().all(|e| e["tenant_id"] == tenant_id), "{all:?}");
+    let text = serde_json::to_string(&all).unwrap_or_default();
+    let secret = reply.body["api_key"].as_str().expect("the first key");
+    assert!(!text.contains(secret) && !text.contains(&issued), "no secrets in the log: {text}");
+    assert_eq!(
+        app.get("/audit/verify", None).await.body,
+        json!({"ok": true, "checked": 5, "first_mismatch": null, "problem": null})
+    );
+}
+
+#[tokio::test]
+async fn a_refused_change_is_recorded_as_refused_and_writes_nothing_else() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+
+    app.post("/tenants", None, &json!({"slug": "acme", "name": "Again"}))
+        .await
+        .assert_problem(409, "already exists");
+
+    let refused = entries(&app, "?action=tenant.provision&offset=1").await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["outcome"], "refused: tenant 'acme' already exists");
+    assert_eq!(refused[0]["tenant_id"], Value::Null);
+    assert_eq!(app.db.count("SELECT count(*) AS n FROM tenantry.tenants").await, 1);
+}
+
+#[tokio::test]
+async fn the_log_is_filtered_by_tenant_action_and_time_and_paged() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    app.create_tenant("globex").await;
+    assert_eq!(app.patch("/tenants/acme", None, &json!({"slug": "initech"})).await.status, 200);
+
+    assert_eq!(entries(&app, "?tenant=initech").await.len(), 2, "the renamed tenant's whole history");
+    assert_eq!(entries(&app, "?tenant=globex&action=tenant.update").await.len(), 0);
+    assert_eq!(entries(&app, "?since=2999-01-01T00:00:00Z").await.len(), 0);
+    let page = app.get("/audit?limit=1&offset=1", None).await.body;
+    assert_eq!((page["total"].as_i64(), page["items"][0]["tenant"].as_str()), (Some(3), Some("globex")));
+    app.get("/audit?limit=0", None).await.assert_problem(400, "limit");
+    app.get("/audit?since=yesterday", None).await.assert_problem(400, "since");
+    let anonymous = app.send_raw(app.client.get(app.url("/audit/verify"))).await;
+    assert_eq!(anonymous.status, 401);
+}
+
+#[tokio::test]
+async fn an_entry_changed_behind_the_services_back_is_named_by_verify() {
+    let app = TestApp::spawn().await;
+    for slug in ["acme", "globex", "initech"] {
+        app.create_tenant(slug).await;
+    }
+    assert_eq!(app.get("/audit/verify", None).await.body["ok"], true);
+
+    app.db.execute("UPDATE tenantry.audit_log SET actor = 'someone else' WHERE id = 2").await;
+
+    let verdict = app.get("/audit/verify", None).await.body;
+    assert_eq!(verdict["ok"], false);
+    assert_eq!(verdict["first_mismatch"], 2);
+    assert_eq!(verdict["problem"], "its content does not match its hash");
+}
+
+#[tokio::test]
+async fn an_entry_with_a_forged_hash_or_a_removed_entry_is_named_by_verify() {
+    let app = TestApp::spawn().await;
+    for slug in ["acme", "globex", "initech"] {
+        app.create_tenant(slug).await;
+    }
+    // An entry rewritten with a made-up hash.
+    app.db.execute("UPDATE tenantry.audit_log SET outcome = 'x', hash = repeat('a', 64) WHERE id = 1").await;
+    let verdict = app.get("/audit/verify", None).await.body;
+    assert_eq!((verdict["first_mismatch"].as_i64(), verdict["checked"].as_i64()), (Some(1), Some(1)));
+
+    app.db.execute("DELETE FROM tenantry.audit_log WHERE id <= 2").await;
+    let verdict = app.get("/audit/verify", None).await.body;
+    assert_eq!(verdict["first_mismatch"], 3);
+    assert_eq!(verdict["problem"], "an entry before it is missing");
+}
