@@ -1,6 +1,7 @@
 //! Placement on a Citus cluster: `GET /cluster` and `POST /tenants/{slug}/move` (admin).
 //! On plain Postgres both answer 409 saying why.
 
+use crate::actor::RequestActor;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use tenantry_service::cluster::{self, Node, NodeLoad, Placement};
@@ -105,11 +106,12 @@ async fn get_cluster(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 #[post("/{slug}/move")]
 async fn move_tenant(
     state: web::Data<AppState>,
+    actor: RequestActor,
     slug: PathSlug,
     body: web::Json<MoveTenant>,
 ) -> Result<HttpResponse, ApiError> {
     let (slug, to) = (slug.0, Node::parse(&body.node)?);
-    let moved = cluster::move_tenant(&state.db, &slug, &to).await?;
+    let moved = cluster::move_tenant(&state.db, &actor.0, &slug, &to).await?;
     Ok(HttpResponse::Ok().json(MovedBody {
         slug: moved.tenant.slug,
         from: moved.from.to_string(),

@@ -9,6 +9,7 @@
 
 mod sql;
 
+use crate::audit::{Actor, audited};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -146,9 +147,10 @@ pub async fn nodes(db: &Db) -> Result<Vec<NodeLoad>, ServiceError> {
 /// Moves a tenant's schema to `to` with `citus_schema_move`: logically replicated (its
 /// requests keep being answered) when every node has `wal_level = logical`, else with writes
 /// blocked for the copy. One transaction; the statement timeout is lifted for it, since a copy
-/// takes as long as the tenant's data needs.
-pub async fn move_tenant(db: &Db, slug: &Slug, to: &Node) -> Result<Moved, ServiceError> {
-    db.atomic(On::Control, async |tx| {
+/// takes as long as the tenant's data needs. Audited as `tenant.move` in the same transaction.
+pub async fn move_tenant(db: &Db, actor: &Actor, slug: &Slug, to: &Node) -> Result<Moved, ServiceError> {
+    let change = tenants::audit_of("tenant.move", slug, serde_json::json!({"to": to.to_string()}));
+    audited(db, actor, change, async |tx| {
         require_citus(tx).await?;
         let model = tenants::find(tx, slug).await?;
         let schema = stored_schema(&model)?;
@@ -188,7 +190,8 @@ pub async fn move_tenant(db: &Db, slug: &Slug, to: &Node) -> Result<Moved, Servi
         ];
         tx.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql::MOVE, args)).await?;
         let elapsed = started.elapsed();
-        Ok(Moved { tenant: model, from, to: to.clone(), mode, elapsed })
+        let id = model.id;
+        Ok((Moved { tenant: model, from, to: to.clone(), mode, elapsed }, Some(id)))
     })
     .await
 }

@@ -117,3 +117,17 @@ async fn an_entry_with_a_forged_hash_or_a_removed_entry_is_named_by_verify() {
     assert_eq!(verdict["first_mismatch"], 3);
     assert_eq!(verdict["problem"], "an entry before it is missing");
 }
+
+#[tokio::test]
+async fn a_refused_tenant_move_is_recorded_with_where_it_was_to_go() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+
+    let moved = app.post("/tenants/acme/move", None, &json!({"node": "127.0.0.1:5432"})).await;
+
+    moved.assert_problem(409, "not a Citus coordinator");
+    let recorded = entries(&app, "?action=tenant.move").await;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0]["change"], json!({"to": "127.0.0.1:5432"}));
+    assert!(recorded[0]["outcome"].as_str().is_some_and(|o| o.starts_with("refused: ")), "{recorded:?}");
+}
