@@ -79,7 +79,11 @@ pub async fn issue(db: &Db, actor: &Actor, slug: &Slug) -> Result<IssuedKey, Ser
     if let Err(e @ ServiceError::NotFound(_)) = &issued {
         change.detail = json!({});
         let outcome = format!("refused: {e}");
-        db.atomic(On::Control, async |tx| audit::append(tx, actor, &change, &outcome).await).await?;
+        let recorded =
+            db.atomic(On::Control, async |tx| audit::append(tx, actor, &change, &outcome).await).await;
+        if let Err(failed) = recorded {
+            log::error!("could not record a refused key.issue: {failed}");
+        }
     }
     issued
 }

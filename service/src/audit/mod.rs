@@ -94,7 +94,12 @@ pub async fn audited<T>(
         ) => {
             let outcome = format!("refused: {e}");
             change.tenant_id = None;
-            db.atomic(On::Control, async |tx| append(tx, actor, &change, &outcome).await).await?;
+            // The client learns why its change was refused even if recording the refusal fails.
+            let recorded =
+                db.atomic(On::Control, async |tx| append(tx, actor, &change, &outcome).await).await;
+            if let Err(failed) = recorded {
+                log::error!("could not record a refused {}: {failed}", change.action);
+            }
             Err(e)
         }
         done => done,
