@@ -4,6 +4,7 @@ mod cluster;
 mod fields;
 mod health;
 mod keys;
+mod metrics;
 mod orders;
 mod paging;
 mod params;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(cluster::configure_tenant_routes),
     );
     cfg.service(scope("/cluster").wrap(from_fn(require_admin)).configure(cluster::configure));
+    metrics::configure(cfg);
     products::configure(cfg);
     orders::configure(cfg);
 }

@@ -54,7 +54,11 @@ pub struct Provisioned {
 /// tenant migrations. Any failure rolls all of it back. A slug already taken is a conflict; so
 /// is a stray schema that already has the new tenant's schema name (it is never adopted).
 pub async fn provision(db: &Db, registry: &Registry, new: NewTenant) -> Result<Provisioned, ServiceError> {
-    let (model, key) = db.atomic(On::Control, async |tx| provision_in(tx, &new).await).await?;
+    let started = std::time::Instant::now();
+    let provisioned = db.atomic(On::Control, async |tx| provision_in(tx, &new).await).await;
+    db.meters().provision_seconds.record(started.elapsed().as_secs_f64());
+    let (model, key) = provisioned?;
+    db.meters().provisioned.increment(1);
     registry.remember(&model).await?;
     Ok(Provisioned { tenant: model, key })
 }

@@ -10,6 +10,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/ready"),
     ("get", "/openapi.json"),
+    ("get", "/metrics"),
     ("post", "/tenants"),
     ("get", "/tenants"),
     ("get", "/tenants/{slug}"),
