@@ -1,6 +1,7 @@
 //! Every route, one module per area, registered through utoipa-actix-web.
 
 mod cluster;
+mod docs;
 mod fields;
 mod health;
 mod keys;
@@ -23,6 +24,7 @@ use crate::extract::require_admin;
 /// Registers every route.
 pub fn configure(cfg: &mut ServiceConfig) {
     health::configure(cfg);
+    docs::configure(cfg);
     // The control plane: every route under /tenants and /cluster requires the admin token.
     cfg.service(
         scope("/tenants")

@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod citus;
 mod citus_ops;
+mod docs;
 mod health;
 mod hostile;
 mod identity;
