@@ -80,6 +80,10 @@ pub struct Problem {
     pub status: u16,
     /// What was wrong with the request; generic for server errors.
     pub detail: String,
+    /// The request's id, as answered in `X-Request-Id`: every log line about the request
+    /// ends with `request_id=<this>`, a server error's cause included.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl ResponseError for ApiError {
@@ -115,7 +119,8 @@ impl ResponseError for ApiError {
             self.to_string()
         };
         let title = status.canonical_reason().unwrap_or("Error");
-        let body = Problem { kind: "about:blank", title, status: status.as_u16(), detail };
+        let request_id = tenantry_config::logging::current_request_id().map(|id| id.to_string());
+        let body = Problem { kind: "about:blank", title, status: status.as_u16(), detail, request_id };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         if status == StatusCode::SERVICE_UNAVAILABLE {

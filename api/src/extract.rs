@@ -4,11 +4,11 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tenantry_service::ServiceError;
@@ -16,15 +16,20 @@ use tenantry_service::tenants::ResolvedTenant;
 
 use crate::ApiError;
 use crate::startup::AppState;
+use crate::telemetry::Tenant;
 
 /// Middleware for the whole control plane: every request under it must carry the admin token
 /// (401 otherwise). Applied to the `/tenants` scope, so no control-plane handler can forget it.
+/// The refusal is answered here rather than returned as an error, so it passes back through
+/// the request log's middleware as an answer (with the request id in its body and header).
 pub async fn require_admin(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    check_admin(req.request())?;
-    next.call(req).await
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if let Err(e) = check_admin(req.request()) {
+        return Ok(req.error_response(e).map_into_right_body());
+    }
+    next.call(req).await.map(ServiceResponse::map_into_left_body)
 }
 
 fn check_admin(req: &HttpRequest) -> Result<(), ApiError> {
@@ -51,9 +56,10 @@ impl FromRequest for CurrentTenant {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         // Credentials first: a request without them learns nothing else.
-        let found = AppState::of(req).and_then(|state| {
-            let key = bearer(req)?;
-            Ok((key, claimed_tenant(req, &state)?, state))
+        let req = req.clone();
+        let found = AppState::of(&req).and_then(|state| {
+            let key = bearer(&req)?;
+            Ok((key, claimed_tenant(&req, &state)?, state))
         });
         Box::pin(async move {
             let (key, claimed, state) = found?;
@@ -72,6 +78,8 @@ impl FromRequest for CurrentTenant {
                 ))
                 .into());
             }
+            // For the request log and the per-tenant counts.
+            req.extensions_mut().insert(Tenant { id: tenant.id, slug: tenant.slug.as_str().to_owned() });
             Ok(Self(tenant))
         })
     }

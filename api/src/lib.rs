@@ -9,10 +9,13 @@ mod actor;
 mod error;
 mod extract;
 mod openapi;
+mod request_log;
 mod routes;
 mod shutdown;
 mod startup;
+mod telemetry;
 
 pub use error::{ApiError, Problem};
+pub use request_log::{MAX_REQUEST_ID, TEXT_TARGET as REQUEST_LOG_TARGET, X_REQUEST_ID};
 pub use shutdown::{StopHandle, StopReason};
 pub use startup::{AppState, Application, MAX_BODY_BYTES, StartupError};

@@ -12,6 +12,9 @@
 //!   tenant), 503, and the optional tenant header as a parameter;
 //! - a route with a JSON body: 413 and 415.
 //!
+//! Every operation also takes an optional `X-Request-Id`, and every answer carries one (see
+//! `request_log`): it is added here too.
+//!
 //! A route that lists one of these statuses itself (as `/ready` lists 503) gets the shared one.
 //! Every error is `application/problem+json` with the `Problem` schema.
 
@@ -139,6 +142,7 @@ pub fn apply_rules(doc: &mut utoipa::openapi::OpenApi, tenant_header: &str) {
                 statuses.extend([413, 415]);
             }
             share_responses(operation, &statuses);
+            add_request_id(operation);
         }
     }
 }
@@ -157,7 +161,41 @@ fn shared_response(status: u16, description: &str) -> Response {
         mark_required(&mut header);
         response.headers.insert(name.to_owned(), RefOr::T(header));
     }
+    add_request_id_header(&mut response);
     response
+}
+
+/// Documents the request id every answer carries.
+fn add_request_id_header(response: &mut Response) {
+    let mut header = Header::new(Object::with_type(Type::String));
+    header.description = Some(
+        "This request's id: the one sent, if sane, or a new one. Every log line about the request \
+         carries it; error bodies carry it as `request_id`."
+            .to_owned(),
+    );
+    mark_required(&mut header);
+    response.headers.insert("X-Request-Id".to_owned(), RefOr::T(header));
+}
+
+/// Documents the optional request id an operation takes, and the one each own answer carries.
+fn add_request_id(operation: &mut Operation) {
+    for response in operation.responses.responses.values_mut() {
+        if let RefOr::T(response) = response {
+            add_request_id_header(response);
+        }
+    }
+    let header = ParameterBuilder::new()
+        .name("X-Request-Id")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "An id for this request, echoed in the answer and in the server's log: at most 64 \
+             characters of `A-Z a-z 0-9 . _ -`. Any other value is ignored and a new id is made \
+             (never refused).",
+        ))
+        .schema(Some(Object::with_type(Type::String)))
+        .build();
+    operation.parameters.get_or_insert_with(Vec::new).push(RefOr::T(header));
 }
 
 fn problem_content() -> Content {

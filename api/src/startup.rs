@@ -22,8 +22,10 @@ use utoipa_actix_web::AppExt;
 
 use crate::ApiError;
 use crate::openapi::{self, ApiDoc};
+use crate::request_log;
 use crate::routes::{self, RouteTable};
 use crate::shutdown::{StopHandle, StopSignal, stop_channel};
+use crate::telemetry::Telemetry;
 
 /// Largest request body accepted (64 KiB): products and orders are small.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -57,6 +59,8 @@ pub struct AppState {
     pub tenant_header: HeaderName,
     /// The same header as configured, for messages (`HeaderName` is lowercase).
     pub tenant_header_label: String,
+    /// Metrics, per-tenant counts and the request log's format.
+    pub telemetry: Telemetry,
 }
 
 impl AppState {
@@ -76,7 +80,11 @@ pub struct Application {
     stop: StopHandle,
     signal: StopSignal,
     shutdown_timeout: Duration,
+    state: web::Data<AppState>,
 }
+
+/// How often histogram samples are drained into their buckets between scrapes.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 /// How long a stopping server waits for its pool to close: the drain has already given every
 /// connection back, so this only bounds a connection lost by a request cut off at the timeout.
@@ -90,7 +98,11 @@ impl Application {
             .map_err(|e| StartupError::Setting(format!("tenancy.header: {e}")))?;
         let pool = PoolOptions::from(&settings.database);
         let admin_token_digest = admin_token_digest(settings.auth.admin_token.as_ref())?;
-        let db = connect_and_prepare(settings.database.url.expose_secret(), &pool).await?;
+        let telemetry =
+            Telemetry::new(&settings.metrics, settings.log.requests).map_err(StartupError::Setting)?;
+        let mut db = connect_and_prepare(settings.database.url.expose_secret(), &pool).await?;
+        // Before the caches are made over it: they register their handles through it.
+        db.instrument(telemetry.recorder());
         let ttl = settings.tenancy.cache_ttl;
         let registry = Registry::new(db.clone(), ttl);
         let keyring = Keyring::new(db.clone(), ttl);
@@ -102,7 +114,9 @@ impl Application {
             admin_token_digest,
             tenant_header,
             tenant_header_label,
+            telemetry,
         });
+        let upkeep_state = state.clone();
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
         // Signals reach the server only through its stop handle (see `crate::shutdown`).
@@ -115,7 +129,8 @@ impl Application {
         }
         let (stop, signal) = stop_channel();
         let shutdown_timeout = settings.server.shutdown_timeout;
-        Ok(Self { port, server: server.run(), db, stop, signal, shutdown_timeout })
+        let state = upkeep_state;
+        Ok(Self { port, server: server.run(), db, stop, signal, shutdown_timeout, state })
     }
 
     /// The port the listener is bound to.
@@ -138,8 +153,16 @@ impl Application {
     /// in-flight requests up to `server.shutdown_timeout_secs`, closes the pool and logs one
     /// "server stopped" line.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Self { mut server, db, mut signal, shutdown_timeout, stop, .. } = self;
+        let Self { mut server, db, mut signal, shutdown_timeout, stop, state, .. } = self;
         let server_handle = server.handle();
+        let upkeep = tokio::spawn(async move {
+            let mut every = tokio::time::interval(METRICS_UPKEEP);
+            loop {
+                every.tick().await;
+                state.telemetry.upkeep();
+            }
+        });
+        let _stop_upkeep = AbortOnDrop(upkeep);
         // Nobody left to ask for a stop: then the server serves until it fails.
         drop(stop);
         let reason = tokio::select! {
@@ -169,6 +192,15 @@ impl Application {
         }
         signal.report_stopped();
         result
+    }
+}
+
+/// Ends a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -232,5 +264,6 @@ fn app(
     app.app_data(web::Data::new(openapi))
         .app_data(web::Data::new(table))
         .wrap(from_fn(routes::check_query))
+        .wrap(from_fn(request_log::observe))
         .default_service(web::to(routes::no_route))
 }

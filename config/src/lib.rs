@@ -39,6 +39,56 @@ pub struct Settings {
     /// Credentials.
     #[serde(default)]
     pub auth: AuthSettings,
+    /// The request log.
+    #[serde(default)]
+    pub log: LogSettings,
+    /// The metrics served at `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// The request log: one line per request (see README, "Operating Tenantry").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` (default), `json` (one JSON object per line) or `off`.
+    #[serde(default)]
+    pub requests: RequestLog,
+}
+
+/// How each request is logged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestLog {
+    /// One human-readable line.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+    /// No request lines (5xx causes are still logged).
+    Off,
+}
+
+/// The metrics served at `/metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// How many of the busiest tenants get a `tenant` label value of their own; every other
+    /// tenant is counted under `other`, so a scrape holds at most this many + 1 tenant series
+    /// per metric, however many tenants there are.
+    #[serde(default = "default_top_tenants")]
+    pub top_tenants: usize,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self { top_tenants: default_top_tenants() }
+    }
+}
+
+/// 100: enough for the tenants worth a dashboard line, small for any Prometheus.
+fn default_top_tenants() -> usize {
+    100
 }
 
 /// Credentials.

@@ -9,6 +9,17 @@
 //! anyway; so they are logged at DEBUG instead: `RUST_LOG=debug` (or
 //! `RUST_LOG=info,sqlx::postgres::notice=debug`) shows them. Warnings and errors from Postgres
 //! keep their level.
+//!
+//! A line logged while a request is being served ([`in_request`]) ends with that request's
+//! id (`request_id=...`), whichever crate logs it, so an operator goes from the id in an error
+//! answer to every line about that request with one grep. Records of [`JSON_TARGET`] are
+//! written bare, one JSON object per line, for log shippers.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use log::{Level, Log, Metadata, Record};
 
@@ -18,11 +29,65 @@ pub const NOTICE_TARGET: &str = "sqlx::postgres::notice";
 /// Installs the logger for this process: `RUST_LOG` if set, else `default_filter` (such as
 /// `info`). Does nothing if a logger is already installed.
 pub fn init(default_filter: &str) {
-    let logger =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter)).build();
+    let default_format = env_logger::fmt::ConfigurableFormat::default();
+    let logger = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter))
+        .format(move |buf, record| {
+            if record.target() == JSON_TARGET {
+                use std::io::Write as _;
+                writeln!(buf, "{}", record.args())
+            } else {
+                default_format.format(buf, record)
+            }
+        })
+        .build();
     let max_level = logger.filter();
-    if log::set_boxed_logger(Box::new(NoticesAtDebug::new(logger))).is_ok() {
+    install(Box::new(logger), max_level);
+}
+
+/// Installs `inner`, wrapped as [`init`] wraps env_logger (notices at debug, request ids
+/// appended), as this process's logger: for tests that read what the server logs. Does
+/// nothing if a logger is already installed.
+pub fn install(inner: Box<dyn Log>, max_level: log::LevelFilter) {
+    if log::set_boxed_logger(Box::new(NoticesAtDebug::new(inner))).is_ok() {
         log::set_max_level(max_level);
+    }
+}
+
+/// The target whose records are written bare: each is one JSON object (the request log's
+/// JSON format).
+pub const JSON_TARGET: &str = "tenantry::request::json";
+
+thread_local! {
+    /// The id of the request whose future this thread is polling, if any.
+    static REQUEST_ID: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+}
+
+/// Runs `future` as the serving of request `id`: every line logged while it is polled ends
+/// with `request_id=<id>`. A thread-local set around each poll, not a task-local, so it holds
+/// on any executor and with nested requests on one thread (each poll restores the previous).
+pub fn in_request<F: Future>(id: Arc<str>, future: F) -> InRequest<F> {
+    InRequest { id, future: Box::pin(future) }
+}
+
+/// The id of the request being served on this thread, if any (see [`in_request`]).
+pub fn current_request_id() -> Option<Arc<str>> {
+    REQUEST_ID.with(|current| current.borrow().clone())
+}
+
+/// A future served as one request's (see [`in_request`]).
+pub struct InRequest<F> {
+    id: Arc<str>,
+    future: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for InRequest<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let previous = REQUEST_ID.with(|current| current.replace(Some(Arc::clone(&self.id))));
+        let poll = self.future.as_mut().poll(cx);
+        REQUEST_ID.with(|current| current.replace(previous));
+        poll
     }
 }
 
@@ -45,6 +110,23 @@ fn is_notice(target: &str, level: Level) -> bool {
     level == Level::Info && target == NOTICE_TARGET
 }
 
+impl<L: Log> NoticesAtDebug<L> {
+    /// Passes `record` on at `level` with `args` as its message, if the filter lets it through.
+    fn emit(&self, record: &Record<'_>, level: Level, args: std::fmt::Arguments<'_>) {
+        let record = Record::builder()
+            .level(level)
+            .target(record.target())
+            .args(args)
+            .module_path(record.module_path())
+            .file(record.file())
+            .line(record.line())
+            .build();
+        if self.inner.enabled(record.metadata()) {
+            self.inner.log(&record);
+        }
+    }
+}
+
 impl<L: Log> Log for NoticesAtDebug<L> {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         if is_notice(metadata.target(), metadata.level()) {
@@ -55,6 +137,13 @@ impl<L: Log> Log for NoticesAtDebug<L> {
     }
 
     fn log(&self, record: &Record<'_>) {
+        if let Some(id) = current_request_id()
+            && record.target() != JSON_TARGET
+        {
+            let level =
+                if is_notice(record.target(), record.level()) { Level::Debug } else { record.level() };
+            return self.emit(record, level, format_args!("{} request_id={id}", record.args()));
+        }
         if !is_notice(record.target(), record.level()) {
             return self.inner.log(record);
         }

@@ -5,6 +5,7 @@
 //! `--database-url` overrides it. It only migrates registered tenants: a schema no registry row
 //! owns is refused, never created.
 
+mod json;
 mod report;
 
 use std::collections::HashMap;
@@ -35,9 +36,22 @@ pub struct Cli {
     // Kept a string until `run`, which refuses a bad one without repeating it (a password).
     #[arg(long, global = true)]
     pub database_url: Option<String>,
+    /// `json`: `tenants up` and `tenants status` print one JSON object per tenant and a summary
+    /// object, one per line (exit status 0 all good, 1 some tenant failed, 2 could not run)
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
     /// What to migrate.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How reports are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line, for pipelines.
+    Json,
 }
 
 /// What to migrate.
@@ -198,7 +212,11 @@ pub async fn run(cli: &Cli, vars: HashMap<String, String>, out: &mut dyn Write) 
     };
     if writes {
         for name in runner::migrate_control(&db).await? {
-            writeln!(out, "control: applied {name}")?;
+            // In JSON, standard output holds only the objects.
+            match cli.output {
+                Output::Text => writeln!(out, "control: applied {name}")?,
+                Output::Json => log::info!("control: applied {name}"),
+            }
         }
     }
     let ok = match &cli.command {
@@ -215,13 +233,20 @@ pub async fn run(cli: &Cli, vars: HashMap<String, String>, out: &mut dyn Write) 
             None => false,
         },
         Command::Tenants { action: FleetAction::Status } => {
-            write_fleet_status(out, &fleet::registered_tenants(&db).await?)?;
+            let tenants = fleet::registered_tenants(&db).await?;
+            match cli.output {
+                Output::Text => write_fleet_status(out, &tenants)?,
+                Output::Json => json::write_fleet_status(out, &tenants)?,
+            }
             true
         }
         Command::Tenants { action: FleetAction::Up { jobs, continue_on_error } } => {
             let options = FleetOptions { jobs: usize::from(*jobs), continue_on_error: *continue_on_error };
             let report = run_fleet(&db, options).await?;
-            write_summary(out, &report)?;
+            match cli.output {
+                Output::Text => write_summary(out, &report)?,
+                Output::Json => json::write_fleet_up(out, &report)?,
+            }
             report.succeeded()
         }
         Command::Tenants { action: FleetAction::Distribute } => {

@@ -9,6 +9,7 @@
 //! May depend on every Tenantry crate.
 
 mod citus;
+mod log_capture;
 mod pgbouncer;
 mod proxy;
 mod server;
@@ -17,6 +18,7 @@ mod test_app;
 mod test_db;
 
 pub use citus::{CITUS_URL_VAR, CitusCluster, CitusDb};
+pub use log_capture::logged;
 pub use pgbouncer::PgBouncer;
 pub use proxy::Proxy;
 pub use table_lock::TableLock;

@@ -83,6 +83,7 @@ impl TestApp {
     }
 
     async fn start(db: TestDb, url: String, bouncer: Option<PgBouncer>, overrides: &[(&str, &str)]) -> Self {
+        crate::log_capture::install();
         let mut vars: HashMap<String, String> = HashMap::from([
             ("DATABASE_URL".to_owned(), url),
             ("APP__SERVER__PORT".to_owned(), "0".to_owned()),

@@ -2,9 +2,11 @@
 
 mod audit;
 mod cluster;
+mod docs;
 mod fields;
 mod health;
 mod keys;
+mod metrics;
 mod orders;
 mod paging;
 mod params;
@@ -23,6 +25,7 @@ use crate::extract::require_admin;
 /// Registers every route.
 pub fn configure(cfg: &mut ServiceConfig) {
     health::configure(cfg);
+    docs::configure(cfg);
     // The control plane: every route under /tenants and /cluster requires the admin token.
     cfg.service(
         scope("/tenants")
@@ -33,6 +36,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     );
     cfg.service(scope("/cluster").wrap(from_fn(require_admin)).configure(cluster::configure));
     cfg.service(scope("/audit").wrap(from_fn(require_admin)).configure(audit::configure));
+    metrics::configure(cfg);
     products::configure(cfg);
     orders::configure(cfg);
 }

@@ -16,18 +16,20 @@
 
 mod bootstrap;
 mod health;
+mod meters;
 mod pool;
 mod routing;
 mod work;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 pub use bootstrap::connect_and_prepare;
+pub use meters::{CacheMeters, Meters, PoolStat};
 pub use pool::{CONTROL_STATEMENT_CACHE, PoolOptions, PoolerMode, connect};
 use work::Unit;
 pub use work::{Tx, Work};
@@ -65,6 +67,8 @@ pub struct Db {
     health: Arc<Health>,
     /// How to open a connection outside the pools, to check the database is reachable.
     target: Arc<PgConnectOptions>,
+    /// What `/metrics` shows of the database and the caches.
+    meters: Arc<Meters>,
 }
 
 impl Db {
@@ -92,7 +96,43 @@ impl Db {
         self.unit(on.into(), work).await
     }
 
+    /// Records through `recorder` from now on (see [`Meters`]); call before cloning.
+    pub fn instrument(&mut self, recorder: &dyn metrics::Recorder) {
+        self.meters = Arc::new(Meters::register(recorder));
+    }
+
+    /// The handles this database (and the caches over it) record through.
+    pub fn meters(&self) -> &Meters {
+        &self.meters
+    }
+
+    /// Each pool's connections now: `control`, then the sub-pools as `tenant_<n>`.
+    pub fn pool_stats(&self) -> Vec<PoolStat> {
+        let stat = |pool: String, conn: &DatabaseConnection| {
+            let sqlx = conn.get_postgres_connection_pool();
+            let idle = u32::try_from(sqlx.num_idle()).unwrap_or(u32::MAX);
+            PoolStat { pool, size: sqlx.size(), idle, max: sqlx.options().get_max_connections() }
+        };
+        let mut stats = vec![stat("control".to_owned(), &self.control)];
+        stats.extend(self.shards.iter().enumerate().map(|(n, conn)| stat(format!("tenant_{n}"), conn)));
+        stats
+    }
+
     async fn unit<U: Unit, T>(
+        &self,
+        on: On<'_>,
+        work: impl AsyncFn(&U) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        let started = Instant::now();
+        let result = self.unit_once(on, work).await;
+        self.meters.unit_seconds.record(started.elapsed().as_secs_f64());
+        if matches!(result, Err(ServiceError::Unavailable(_))) {
+            self.meters.unavailable.increment(1);
+        }
+        result
+    }
+
+    async fn unit_once<U: Unit, T>(
         &self,
         on: On<'_>,
         work: impl AsyncFn(&U) -> Result<T, ServiceError>,
@@ -120,6 +160,7 @@ impl Db {
                     // The connection died while idle (a restart, a terminated backend): the
                     // statement never ran. Every connection idle since then is checked first.
                     self.health.connection_lost();
+                    self.meters.retries.increment(1);
                     retried = true;
                     continue;
                 }

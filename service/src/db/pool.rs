@@ -100,7 +100,8 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Db, ServiceErro
         (control, pools)
     };
     let target = control.get_postgres_connection_pool().connect_options();
-    Ok(Db { control, shards: Arc::new(pools), pooler: options.pooler, statements, health, target })
+    let meters = Arc::default();
+    Ok(Db { control, shards: Arc::new(pools), pooler: options.pooler, statements, health, target, meters })
 }
 
 async fn open_pool(

@@ -24,9 +24,15 @@ impl Keyring {
     /// A keyring over `db` whose entries are trusted for `ttl` (bounding how long a key revoked
     /// by another instance keeps working here).
     pub fn new(db: Db, ttl: Duration) -> Self {
+        let evictions = db.meters().keys.evictions.clone();
         let cache = Cache::builder()
             .max_capacity(CACHE_CAPACITY)
             .time_to_live(ttl)
+            .eviction_listener(move |_, _, cause| {
+                if cause.was_evicted() {
+                    evictions.increment(1);
+                }
+            })
             .support_invalidation_closures()
             .build();
         Self { db, cache }
@@ -37,11 +43,21 @@ impl Keyring {
     pub async fn authenticate(&self, secret: &str) -> Result<i64, ServiceError> {
         let digest = hash(secret);
         let db = self.db.clone();
-        let found = self.cache.try_get_with(digest, async move { load(&db, &digest).await }).await.map_err(
-            |e: Arc<ServiceError>| {
+        let entry = self
+            .cache
+            .entry(digest)
+            .or_try_insert_with(async move { load(&db, &digest).await })
+            .await
+            .map_err(|e: Arc<ServiceError>| {
                 Arc::try_unwrap(e).unwrap_or_else(|e| ServiceError::Unexpected(e.to_string()))
-            },
-        )?;
+            })?;
+        let meters = &self.db.meters().keys;
+        if entry.is_fresh() {
+            meters.misses.increment(1)
+        } else {
+            meters.hits.increment(1)
+        }
+        let found = entry.into_value();
         found.ok_or_else(|| ServiceError::Unauthorized("unknown or revoked API key".to_owned()))
     }
 

@@ -64,12 +64,16 @@ pub async fn provision(
 ) -> Result<Provisioned, ServiceError> {
     let detail = json!({"slug": new.slug.as_str(), "name": new.name.as_str()});
     let change = audit_of("tenant.provision", &new.slug, detail);
-    let (model, key) = audited(db, actor, change, async |tx| {
+    let started = std::time::Instant::now();
+    let provisioned = audited(db, actor, change, async |tx| {
         let (model, key) = provision_in(tx, &new).await?;
         let id = model.id;
         Ok(((model, key), Some(id)))
     })
-    .await?;
+    .await;
+    db.meters().provision_seconds.record(started.elapsed().as_secs_f64());
+    let (model, key) = provisioned?;
+    db.meters().provisioned.increment(1);
     registry.remember(&model).await?;
     Ok(Provisioned { tenant: model, key })
 }

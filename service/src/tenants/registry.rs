@@ -46,17 +46,35 @@ pub struct Registry {
 impl Registry {
     /// A registry over `db` whose entries are trusted for `ttl`.
     pub fn new(db: Db, ttl: Duration) -> Self {
-        Self { db, cache: Cache::builder().max_capacity(CACHE_CAPACITY).time_to_live(ttl).build() }
+        let evictions = db.meters().registry.evictions.clone();
+        let cache = Cache::builder()
+            .max_capacity(CACHE_CAPACITY)
+            .time_to_live(ttl)
+            .eviction_listener(move |_, _, cause| {
+                if cause.was_evicted() {
+                    evictions.increment(1);
+                }
+            })
+            .build();
+        Self { db, cache }
     }
 
     /// The active tenant with registry id `id`. Unknown: not found; suspended: forbidden.
     pub async fn resolve(&self, id: i64) -> Result<ResolvedTenant, ServiceError> {
         let db = self.db.clone();
-        let found = self.cache.try_get_with(id, async move { load(&db, id).await }).await.map_err(
-            |e: Arc<ServiceError>| {
-                Arc::try_unwrap(e).unwrap_or_else(|e| ServiceError::Unexpected(e.to_string()))
-            },
-        )?;
+        let entry =
+            self.cache.entry(id).or_try_insert_with(async move { load(&db, id).await }).await.map_err(
+                |e: Arc<ServiceError>| {
+                    Arc::try_unwrap(e).unwrap_or_else(|e| ServiceError::Unexpected(e.to_string()))
+                },
+            )?;
+        let meters = &self.db.meters().registry;
+        if entry.is_fresh() {
+            meters.misses.increment(1)
+        } else {
+            meters.hits.increment(1)
+        }
+        let found = entry.into_value();
         match found {
             None => Err(ServiceError::NotFound(format!("tenant {id}"))),
             Some(tenant) if tenant.state == State::Suspended => {

@@ -224,3 +224,39 @@ async fn concurrent_ups_of_a_registered_tenant_neither_fail_nor_deadlock() {
         .collect();
     assert_eq!(applied.iter().sum::<usize>(), tenantry_migration::tenant::VERSIONS.len(), "{applied:?}");
 }
+
+#[tokio::test]
+async fn tenants_up_and_status_with_json_output_print_one_object_per_tenant_and_a_summary() {
+    let test_db = registry_with(&[("acme", "tenant_acme"), ("globex", "tenant_globex")]).await;
+    let url = test_db.url().to_owned();
+    let objects = |out: &str| -> Vec<serde_json::Value> {
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?} in {out}")))
+            .collect()
+    };
+
+    let (result, out) = cli_run_with(&["tenants", "up", "--output", "json"], &[("DATABASE_URL", &url)]).await;
+
+    assert!(result.expect("runs"), "{out}");
+    let up = objects(&out);
+    assert_eq!(up.len(), 3, "two tenants and the summary: {out}");
+    assert_eq!(up[0]["slug"], "acme");
+    assert_eq!(up[0]["result"], "migrated");
+    assert!(up[0]["applied"].as_array().is_some_and(|a| !a.is_empty()), "{out}");
+    assert_eq!(up[2]["summary"], true);
+    assert_eq!(up[2]["migrated"], 2);
+    assert_eq!(up[2]["failed"], 0);
+    assert_eq!(up[2]["ok"], true);
+
+    let (result, out) =
+        cli_run_with(&["tenants", "status", "--output", "json"], &[("DATABASE_URL", &url)]).await;
+
+    assert!(result.expect("runs"), "{out}");
+    let status = objects(&out);
+    assert_eq!(status.len(), 3, "{out}");
+    assert_eq!(status[1]["slug"], "globex");
+    assert_eq!(status[1]["current"], true);
+    assert_eq!(status[1]["behind"], 0);
+    assert_eq!(status[2]["summary"], true);
+    assert_eq!(status[2]["current"], 2);
+}

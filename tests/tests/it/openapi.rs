@@ -10,6 +10,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/ready"),
     ("get", "/openapi.json"),
+    ("get", "/metrics"),
+    ("get", "/docs"),
+    ("get", "/docs/{file}"),
     ("post", "/tenants"),
     ("get", "/tenants"),
     ("get", "/tenants/{slug}"),
@@ -157,7 +160,7 @@ async fn each_route_lists_the_statuses_its_kind_of_route_can_answer() {
             }
             Some("admin_token") => expected.extend([401, 503]),
             _ => assert!(
-                path == "/health" || path == "/ready" || path == "/openapi.json",
+                ["/health", "/ready", "/openapi.json", "/docs", "/docs/{file}"].contains(&path.as_str()),
                 "{path} is unguarded"
             ),
         }
