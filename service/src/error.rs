@@ -80,3 +80,24 @@ impl<T, E: Into<ServiceError>> OnConflict<T> for Result<T, E> {
         })
     }
 }
+
+impl ServiceError {
+    /// An owned copy of an error a cache shares between the callers that waited on the same
+    /// load (moka hands each an `Arc`). The class is what matters to the caller (a database
+    /// that is down stays a 503, an unknown tenant a 404), so every variant keeps its class;
+    /// the two carrying a `DbErr`, which cannot be cloned, keep its message.
+    pub(crate) fn from_shared(e: std::sync::Arc<ServiceError>) -> Self {
+        std::sync::Arc::try_unwrap(e).unwrap_or_else(|e| match &*e {
+            Self::NotFound(m) => Self::NotFound(m.clone()),
+            Self::Unauthorized(m) => Self::Unauthorized(m.clone()),
+            Self::Timeout(db) => Self::Timeout(DbErr::Custom(db.to_string())),
+            Self::Forbidden(m) => Self::Forbidden(m.clone()),
+            Self::Conflict(m) => Self::Conflict(m.clone()),
+            Self::Unprocessable(m) => Self::Unprocessable(m.clone()),
+            Self::Invalid(m) => Self::Invalid(m.clone()),
+            Self::Unavailable(m) => Self::Unavailable(m.clone()),
+            Self::Database(db) => Self::Unexpected(format!("database error: {db}")),
+            Self::Unexpected(m) => Self::Unexpected(m.clone()),
+        })
+    }
+}

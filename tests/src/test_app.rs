@@ -226,13 +226,18 @@ impl TestApp {
             .get(reqwest::header::WWW_AUTHENTICATE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let text = response.text().await.expect("a readable body");
         let body = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        Reply { status, content_type, www_authenticate, body }
+        Reply { status, content_type, www_authenticate, retry_after, body }
     }
 }
 
@@ -259,6 +264,8 @@ pub struct Reply {
     pub content_type: String,
     /// The WWW-Authenticate header, if any.
     pub www_authenticate: Option<String>,
+    /// The Retry-After header, if any.
+    pub retry_after: Option<String>,
     /// The body as JSON (a JSON string if it was not JSON; null if empty).
     pub body: Value,
 }

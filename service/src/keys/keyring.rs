@@ -1,6 +1,5 @@
 //! [`Keyring`]: which tenant a presented API key opens, cached in memory.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
@@ -48,9 +47,7 @@ impl Keyring {
             .entry(digest)
             .or_try_insert_with(async move { load(&db, &digest).await })
             .await
-            .map_err(|e: Arc<ServiceError>| {
-                Arc::try_unwrap(e).unwrap_or_else(|e| ServiceError::Unexpected(e.to_string()))
-            })?;
+            .map_err(ServiceError::from_shared)?;
         let meters = &self.db.meters().keys;
         if entry.is_fresh() {
             meters.misses.increment(1)

@@ -8,7 +8,6 @@
 //! suspension and deletion through this instance update the cache at once; changes made
 //! elsewhere are seen within the TTL. Unknown ids are cached too.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
@@ -62,12 +61,12 @@ impl Registry {
     /// The active tenant with registry id `id`. Unknown: not found; suspended: forbidden.
     pub async fn resolve(&self, id: i64) -> Result<ResolvedTenant, ServiceError> {
         let db = self.db.clone();
-        let entry =
-            self.cache.entry(id).or_try_insert_with(async move { load(&db, id).await }).await.map_err(
-                |e: Arc<ServiceError>| {
-                    Arc::try_unwrap(e).unwrap_or_else(|e| ServiceError::Unexpected(e.to_string()))
-                },
-            )?;
+        let entry = self
+            .cache
+            .entry(id)
+            .or_try_insert_with(async move { load(&db, id).await })
+            .await
+            .map_err(ServiceError::from_shared)?;
         let meters = &self.db.meters().registry;
         if entry.is_fresh() {
             meters.misses.increment(1)

@@ -96,3 +96,33 @@ async fn an_unreachable_database_is_answered_503_with_retry_after_quickly_and_he
     }
     assert_eq!(app.get("/ready", None).await.status, 200);
 }
+
+/// A key the server has not seen yet (or has forgotten) is looked up in the registry: while the
+/// database is unreachable that lookup's failure is a 503 too, for every caller waiting on it.
+#[tokio::test]
+async fn an_uncached_key_meets_an_unreachable_database_as_503_not_500() {
+    let db = TestDb::new().await;
+    let proxy = Proxy::start(db.url()).await;
+    let app = TestApp::spawn_through(&proxy, db).await;
+    app.create_tenant("acme").await;
+    // Provisioned, never used: its key is in no cache of the server's.
+    app.create_tenant("fresh").await;
+
+    proxy.cut();
+
+    let unknown = "tn_0123456789abcdefghijklmnopqrstuvwxyzABCDEF";
+    let fresh = app.key_of("fresh").expect("key");
+    for key in [unknown, fresh.as_str()] {
+        // Several callers at once, so they share one lookup and its error.
+        let replies = futures::future::join_all((0..4).map(|_| {
+            let request =
+                app.client.get(app.url("/products")).bearer_auth(key).timeout(Duration::from_secs(10));
+            app.send_raw(request)
+        }))
+        .await;
+        for reply in replies {
+            reply.assert_problem(503, "not reachable");
+            assert_eq!(reply.retry_after.as_deref(), Some("1"), "{reply:?}");
+        }
+    }
+}
