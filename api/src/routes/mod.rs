@@ -1,5 +1,6 @@
 //! Every route, one module per area, registered through utoipa-actix-web.
 
+mod amount;
 mod audit;
 mod cluster;
 mod docs;

@@ -11,6 +11,7 @@ use tenantry_service::values::Quantity;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::amount::two_decimals;
 use super::paging::{Paged, window};
 use super::params::{PathId, Query};
 use crate::ApiError;
@@ -35,7 +36,9 @@ struct OrderBody {
     id: i64,
     product_id: i64,
     quantity: i32,
-    /// The product's price at order time times the quantity; decimal string.
+    /// The product's price at order time times the quantity; decimal string, always two
+    /// decimals.
+    #[serde(serialize_with = "two_decimals")]
     #[schema(value_type = String, example = "39.98")]
     total_price: Decimal,
     order_date: DateTime<FixedOffset>,

@@ -11,6 +11,7 @@ use tenantry_service::values::{Description, Money, Name};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::amount::{PriceText, two_decimals};
 use super::fields::{not_null, present};
 use super::paging::{Paged, window};
 use super::params::{PathId, Query};
@@ -29,9 +30,10 @@ struct CreateProduct {
     /// At most 10,000 characters; no control characters but newlines and tabs.
     #[schema(max_length = 10_000)]
     description: Option<String>,
-    /// Decimal string (or number) with at most two decimals, 0 to 9999999999.99.
+    /// Decimal string with at most two decimals, 0 to 9999999999.99 (a JSON number, a sign or
+    /// an exponent is refused).
     #[schema(value_type = String, example = "19.99", pattern = r"^[0-9]{1,10}(\.[0-9]{1,2})?$")]
-    price: Decimal,
+    price: PriceText,
 }
 
 /// Fields to change; absent fields stay as they are. `"description": null` clears the
@@ -47,10 +49,11 @@ struct UpdateProduct {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 10_000)]
     description: Option<Option<String>>,
-    /// Decimal string (or number) with at most two decimals, 0 to 9999999999.99.
+    /// Decimal string with at most two decimals, 0 to 9999999999.99 (a JSON number, a sign or
+    /// an exponent is refused).
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = String, example = "17.50", pattern = r"^[0-9]{1,10}(\.[0-9]{1,2})?$")]
-    price: Option<Option<Decimal>>,
+    price: Option<Option<PriceText>>,
 }
 
 /// A product.
@@ -59,7 +62,8 @@ pub(super) struct ProductBody {
     id: i64,
     name: String,
     description: Option<String>,
-    /// Decimal string, two decimals.
+    /// Decimal string, always two decimals.
+    #[serde(serialize_with = "two_decimals")]
     #[schema(value_type = String, example = "19.99")]
     price: Decimal,
     created_at: DateTime<FixedOffset>,
@@ -115,7 +119,7 @@ async fn create_product(
     let new = NewProduct {
         name: Name::parse("name", body.name)?,
         description: body.description.map(Description::parse).transpose()?,
-        price: Money::price(body.price)?,
+        price: Money::price(body.price.into())?,
     };
     let product = products::create(&state.db, &tenant.0.scope, new).await?;
     Ok(HttpResponse::Created()
@@ -154,7 +158,7 @@ async fn update_product(
     let changes = ProductChanges {
         name: not_null("name", body.name)?.map(|n| Name::parse("name", n)).transpose()?,
         description: body.description.map(|d| d.map(Description::parse).transpose()).transpose()?,
-        price: not_null("price", body.price)?.map(Money::price).transpose()?,
+        price: not_null("price", body.price)?.map(|p| Money::price(p.into())).transpose()?,
     };
     let product = products::update(&state.db, &tenant.0.scope, id.0, changes).await?;
     Ok(HttpResponse::Ok().json(ProductBody::from(product)))

@@ -55,3 +55,19 @@ async fn orders_can_be_listed_for_one_product() {
     assert_eq!(all["total"], 3);
     app.get("/orders/999", Some("acme")).await.assert_problem(404, "order 999");
 }
+
+/// Amounts always carry two decimals, zero included, as read back from the database too.
+#[tokio::test]
+async fn a_free_product_and_its_orders_read_as_zero_with_two_decimals() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let product = app.create_product("acme", "Sample", "0").await;
+    assert_eq!(product["price"], "0.00");
+    let read = app.get(&format!("/products/{}", product["id"]), Some("acme")).await;
+    assert_eq!(read.body["price"], "0.00");
+
+    let order = app.post("/orders", Some("acme"), &json!({"product_id": product["id"], "quantity": 2})).await;
+    assert_eq!(order.body["total_price"], "0.00", "{order:?}");
+    let listed = app.get("/orders", Some("acme")).await;
+    assert_eq!(listed.body["items"][0]["total_price"], "0.00", "{listed:?}");
+}

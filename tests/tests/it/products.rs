@@ -19,7 +19,7 @@ async fn a_product_can_be_created_read_changed_and_deleted() {
     assert_eq!(app.get(&format!("/products/{id}"), Some("acme")).await.body, created.body);
 
     let changed = app
-        .patch(&format!("/products/{id}"), Some("acme"), &json!({"price": 17.5, "description": null}))
+        .patch(&format!("/products/{id}"), Some("acme"), &json!({"price": "17.5", "description": null}))
         .await;
     assert_eq!(changed.status, 200, "{changed:?}");
     assert_eq!(changed.body["price"], "17.50");
