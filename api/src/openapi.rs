@@ -5,7 +5,8 @@
 //! follow from what a route *is* are added here, once, as shared responses under
 //! `components/responses`, so no route can leave one out:
 //! - every route: 400 (a query parameter it does not take, a bad parameter or body value, a NUL
-//!   byte in a text value) and 500 (generic body; the cause is logged);
+//!   byte in a text value), 431 (headers too large: answered by actix-http's parser, before any
+//!   of our code runs, so without a body) and 500 (generic body; the cause is logged);
 //! - the control plane (`admin_token`): 401 and 503 (database unreachable, statement timeout;
 //!   with `Retry-After`);
 //! - the data plane (`api_key`): 401, 403 (suspended tenant, or a tenant header naming another
@@ -72,7 +73,7 @@ impl Modify for BearerSchemes {
 }
 
 /// The shared responses: status, component name, description.
-const SHARED: [(u16, &str, &str); 7] = [
+const SHARED: [(u16, &str, &str); 8] = [
     (
         400,
         "BadRequest",
@@ -91,6 +92,13 @@ const SHARED: [(u16, &str, &str); 7] = [
         "The tenant is suspended, or the tenant header names another tenant than the API key's",
     ),
     (413, "PayloadTooLarge", "The body is larger than 64 KiB"),
+    (
+        431,
+        "HeadersTooLarge",
+        "The request head (request line and headers) is larger than 128 KiB, or has more than 96 \
+         headers. The HTTP layer answers this before the request reaches Tenantry, with an empty \
+         body and no request id, and closes the connection",
+    ),
     (415, "UnsupportedMediaType", "The body is not `application/json`"),
     (
         500,
@@ -130,7 +138,7 @@ pub fn apply_rules(doc: &mut utoipa::openapi::OpenApi, tenant_header: &str) {
             let requires = |r: &SecurityRequirement| operation.security.iter().flatten().any(|s| s == r);
             let data_plane = requires(&api_key);
             let control_plane = requires(&admin_token);
-            let mut statuses = vec![400, 500];
+            let mut statuses = vec![400, 431, 500];
             if data_plane || control_plane {
                 statuses.extend([401, 503]);
             }
@@ -149,6 +157,9 @@ pub fn apply_rules(doc: &mut utoipa::openapi::OpenApi, tenant_header: &str) {
 
 fn shared_response(status: u16, description: &str) -> Response {
     let mut response = Response::new(description);
+    if status == 431 {
+        return response;
+    }
     response.content.insert(PROBLEM_JSON.to_owned(), RefOr::T(problem_content()));
     let header = match status {
         401 => Some(("WWW-Authenticate", Type::String, "`Bearer realm=\"tenantry\"`")),

@@ -78,3 +78,24 @@ async fn deeply_nested_json_is_refused_not_crashing_the_server() {
         0
     );
 }
+
+/// More headers than the HTTP layer parses: actix-http answers 431 with no body (as the OpenAPI
+/// document says for every route) and the server goes on serving.
+#[tokio::test]
+async fn a_request_with_too_many_headers_is_answered_431_and_the_server_goes_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::spawn().await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let filler: String = (0..100).map(|i| format!("x-filler-{i}: x\r\n")).collect();
+    let head = format!("GET /products HTTP/1.1\r\nhost: {address}\r\n{filler}\r\n");
+    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connected");
+    // One write, so the server has read all of it when it answers and closes.
+    stream.write_all(head.as_bytes()).await.expect("sent");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("read to the close");
+
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("content-length: 0"), "no body: {answer}");
+    assert_eq!(app.get("/health", None).await.status, 200);
+}
