@@ -33,6 +33,7 @@ pub struct Telemetry {
     handle: PrometheusHandle,
     tenants: TenantStats,
     top_tenants: usize,
+    started: chrono::DateTime<chrono::Utc>,
     /// How each request is logged.
     pub request_log: RequestLog,
 }
@@ -53,6 +54,7 @@ impl Telemetry {
             handle,
             tenants: TenantStats::default(),
             top_tenants: settings.top_tenants,
+            started: chrono::Utc::now(),
             request_log,
         })
     }
@@ -98,14 +100,14 @@ impl Telemetry {
         }
     }
 
+    /// When this server started counting.
+    pub fn started(&self) -> chrono::DateTime<chrono::Utc> {
+        self.started
+    }
+
     /// What this server has counted for the tenant with registry id `id`.
     pub fn usage_of(&self, id: i64) -> Option<TenantCounts> {
         self.tenants.get(id)
-    }
-
-    /// Every tenant's counts (for the fleet's usage).
-    pub fn usage(&self) -> HashMap<i64, TenantCounts> {
-        self.tenants.all()
     }
 
     /// The exposition: the recorder's series, the pools as they are now, and the bounded

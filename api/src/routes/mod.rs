@@ -14,6 +14,7 @@ mod params;
 mod products;
 mod table;
 mod tenants;
+mod usage;
 
 use actix_web::middleware::from_fn;
 use utoipa_actix_web::scope;
@@ -27,16 +28,19 @@ use crate::extract::require_admin;
 pub fn configure(cfg: &mut ServiceConfig) {
     health::configure(cfg);
     docs::configure(cfg);
-    // The control plane: every route under /tenants and /cluster requires the admin token.
+    // The control plane: every route under /tenants, /cluster, /audit and /usage requires the
+    // admin token.
     cfg.service(
         scope("/tenants")
             .wrap(from_fn(require_admin))
             .configure(tenants::configure)
             .configure(keys::configure)
-            .configure(cluster::configure_tenant_routes),
+            .configure(cluster::configure_tenant_routes)
+            .configure(usage::configure_tenant_routes),
     );
     cfg.service(scope("/cluster").wrap(from_fn(require_admin)).configure(cluster::configure));
     cfg.service(scope("/audit").wrap(from_fn(require_admin)).configure(audit::configure));
+    cfg.service(scope("/usage").wrap(from_fn(require_admin)).configure(usage::configure));
     metrics::configure(cfg);
     products::configure(cfg);
     orders::configure(cfg);

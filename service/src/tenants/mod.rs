@@ -230,3 +230,8 @@ pub(crate) async fn find(conn: &impl ConnectionTrait, slug: &Slug) -> Result<ten
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))
 }
+
+/// How many tenants the registry holds, on `conn`.
+pub(crate) async fn count(conn: &impl ConnectionTrait) -> Result<u64, ServiceError> {
+    Ok(sea_orm::PaginatorTrait::count(tenant::Entity::find(), conn).await?)
+}

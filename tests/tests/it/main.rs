@@ -25,3 +25,4 @@ mod resilience;
 mod routing;
 mod shutdown;
 mod tenants;
+mod usage;

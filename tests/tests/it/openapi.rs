@@ -22,6 +22,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/tenants/{slug}/keys"),
     ("delete", "/tenants/{slug}/keys/{id}"),
     ("post", "/tenants/{slug}/move"),
+    ("get", "/tenants/{slug}/usage"),
+    ("get", "/usage"),
     ("get", "/cluster"),
     ("get", "/audit"),
     ("get", "/audit/verify"),
