@@ -264,6 +264,7 @@ fn app(
     app.app_data(web::Data::new(openapi))
         .app_data(web::Data::new(table))
         .wrap(from_fn(routes::check_query))
+        .wrap(from_fn(routes::head_as_get))
         .wrap(from_fn(request_log::observe))
         .default_service(web::to(routes::no_route))
 }

@@ -118,14 +118,33 @@ fn allowed_query(req: &HttpRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Any request no route matched: 405 with `Allow` if the path is served with other methods,
-/// 404 otherwise.
+/// Middleware for the whole application: HEAD is GET without the body (RFC 9110 asks both of a
+/// general-purpose server). A HEAD request is routed as the GET it asks about; actix-http noted
+/// the method when it parsed the request, so it sends the answer's headers only.
+pub async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
+}
+
+/// Any request no route matched: 405 with `Allow` if the path is served with other methods
+/// (HEAD wherever GET is), 404 otherwise.
 pub async fn no_route(req: HttpRequest) -> HttpResponse {
     let table = req.app_data::<web::Data<RouteTable>>();
     let allowed: Vec<&str> = req
         .match_pattern()
         .and_then(|pattern| table?.methods(&pattern))
-        .map(|methods| methods.iter().map(|(method, _)| method.as_str()).collect())
+        .map(|methods| {
+            let mut allowed: Vec<&str> = methods.iter().map(|(method, _)| method.as_str()).collect();
+            if methods.iter().any(|(method, _)| method == Method::GET) {
+                allowed.push(Method::HEAD.as_str());
+            }
+            allowed
+        })
         .unwrap_or_default();
     if allowed.is_empty() {
         return ApiError::Rejected(

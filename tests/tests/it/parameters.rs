@@ -62,12 +62,12 @@ async fn a_known_path_asked_with_a_method_it_does_not_serve_answers_405_with_all
     app.create_tenant("acme").await;
     let key = app.key_of("acme").expect("key");
     let cases: [(Method, &str, &str, &str); 6] = [
-        (Method::PUT, "/products/1", &key, "GET, PATCH, DELETE"),
-        (Method::POST, "/products/1", &key, "GET, PATCH, DELETE"),
-        (Method::DELETE, "/products", &key, "GET, POST"),
-        (Method::HEAD, "/orders/1", &key, "GET"),
-        (Method::PUT, "/tenants/acme", ADMIN_TOKEN, "GET, PATCH, DELETE"),
-        (Method::POST, "/health", "", "GET"),
+        (Method::PUT, "/products/1", &key, "GET, PATCH, DELETE, HEAD"),
+        (Method::POST, "/products/1", &key, "GET, PATCH, DELETE, HEAD"),
+        (Method::DELETE, "/products", &key, "GET, POST, HEAD"),
+        (Method::HEAD, "/tenants/acme/move", ADMIN_TOKEN, "POST"),
+        (Method::PUT, "/tenants/acme", ADMIN_TOKEN, "GET, PATCH, DELETE, HEAD"),
+        (Method::POST, "/health", "", "GET, HEAD"),
     ];
 
     for (method, path, token, allow) in cases {
@@ -91,4 +91,34 @@ async fn a_known_path_asked_with_a_method_it_does_not_serve_answers_405_with_all
     app.get("/products/1/extra", Some("acme"))
         .await
         .assert_problem(404, "no route for GET /products/1/extra");
+}
+
+/// HEAD is answered as GET would be, headers only (RFC 9110: a general-purpose server supports
+/// both), with the same status, credentials checks included.
+#[tokio::test]
+async fn head_answers_what_get_would_without_the_body() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    app.create_product("acme", "Widget", "1.00").await;
+    let key = app.key_of("acme").expect("key");
+
+    for (path, token, status) in [
+        ("/products", key.as_str(), 200),
+        ("/products/1", &key, 200),
+        ("/products/9", &key, 404),
+        ("/products", "wrong", 401),
+        ("/health", "", 200),
+    ] {
+        let get = app.client.get(app.url(path)).bearer_auth(token).send().await.expect("GET answered");
+        let get_type = get.headers().get("content-type").cloned();
+        let get_body = get.bytes().await.expect("GET body");
+        let head = app.client.head(app.url(path)).bearer_auth(token).send().await.expect("HEAD answered");
+        assert_eq!(head.status().as_u16(), status, "HEAD {path}");
+        assert_eq!(head.headers().get("content-type"), get_type.as_ref(), "HEAD {path}");
+        assert!(head.headers().contains_key("x-request-id"), "HEAD {path}");
+        let length =
+            head.headers().get("content-length").and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        assert_eq!(length, Some(get_body.len()), "HEAD {path} announces the GET body's length");
+        assert!(head.bytes().await.expect("HEAD body").is_empty(), "HEAD {path} has no body");
+    }
 }
