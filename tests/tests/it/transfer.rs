@@ -271,3 +271,39 @@ async fn an_export_taken_during_writes_is_one_snapshot() {
     let reply = import(&app, "slug=copy", archive).await;
     assert_eq!(reply.status, 201, "{reply:?}");
 }
+
+/// Runs the `migration` tool's command (as its binary does) on `app`'s database.
+async fn tool(app: &TestApp, args: &[&str], input: &[u8]) -> Vec<u8> {
+    let url = app.db.url().to_owned();
+    let argv = ["migration", "--database-url", url.as_str()].into_iter().chain(args.iter().copied());
+    let cli = <tenantry_migration::cli::Cli as clap::Parser>::try_parse_from(argv).expect("valid arguments");
+    let (mut input, mut out) = (input, Vec::new());
+    let ran = tenantry_cli::run(&cli, Default::default(), &mut input, &mut out).await;
+    assert!(ran.expect("the command runs"), "{args:?}");
+    out
+}
+
+#[tokio::test]
+async fn the_migration_tool_exports_and_imports_a_tenant_as_the_api_does() {
+    let app = TestApp::spawn().await;
+    shop(&app, "acme").await;
+
+    let archive = tool(&app, &["tenant", "--tenant", "acme", "export"], b"").await;
+    let report = tool(&app, &["tenant", "import", "--slug", "acme2"], &archive).await;
+
+    let report = String::from_utf8(report).expect("text");
+    assert!(report.starts_with("imported acme2 (tenant_"), "{report}");
+    assert!(report.contains("3 products, 4 orders"), "{report}");
+    let key =
+        report.lines().find_map(|l| l.strip_prefix("api key (shown once): ")).expect("a key").to_owned();
+    let list = |path: &str| app.client.get(app.url(path)).header("X-Tenant", "acme2").bearer_auth(&key);
+    let products = app.send_raw(list("/products?limit=100")).await.body;
+    let orders = app.send_raw(list("/orders?limit=100")).await.body;
+    assert_eq!((products, orders), contents(&app, "acme").await);
+    let audit = app.get("/audit?action=tenant.import", None).await.body;
+    assert!(audit["items"][0]["actor"].as_str().is_some_and(|a| a.starts_with("cli:")), "{audit}");
+    // The API reads what the tool wrote, and the other way round.
+    assert_eq!(entries(&archive)[0].0, "manifest.json");
+    let again = import(&app, "slug=acme3", archive).await;
+    assert_eq!(again.status, 201, "{again:?}");
+}
