@@ -11,7 +11,8 @@
 //!   with `Retry-After`);
 //! - the data plane (`api_key`): 401, 403 (suspended tenant, or a tenant header naming another
 //!   tenant), 503, and the optional tenant header as a parameter;
-//! - a route with a JSON body: 413 and 415.
+//! - a route with a JSON body: 413 and 415 (a route with another body, such as the archive
+//!   `POST /tenants/import` takes, documents its own 413 and takes any media type).
 //!
 //! Every operation also takes an optional `X-Request-Id`, and every answer carries one (see
 //! `request_log`): it is added here too.
@@ -146,10 +147,16 @@ pub fn apply_rules(doc: &mut utoipa::openapi::OpenApi, tenant_header: &str) {
                 statuses.push(403);
                 add_tenant_header(operation, tenant_header);
             }
-            if operation.request_body.is_some() {
+            let json_body = operation
+                .request_body
+                .as_ref()
+                .map(|body| matches!(body, RefOr::T(b) if b.content.contains_key("application/json")));
+            if json_body == Some(true) {
                 statuses.extend([413, 415]);
             }
-            share_responses(operation, &statuses);
+            // A body of another kind has its own limit: its route describes its own 413.
+            let own: &[u16] = if json_body == Some(false) { &[413, 415] } else { &[] };
+            share_responses(operation, &statuses, own);
             add_request_id(operation);
         }
     }
@@ -213,12 +220,15 @@ fn problem_content() -> Content {
     Content::new(Some(Ref::from_schema_name("Problem")))
 }
 
-/// Points each of `statuses` at its shared response (also where the route listed it), and
-/// moves the route's own `Problem` answers to `application/problem+json`. Every documented
-/// response header is one the server always sends.
-fn share_responses(operation: &mut Operation, statuses: &[u16]) {
+/// Points each of `statuses` at its shared response (also where the route listed it, unless
+/// it is one of the route's `own`), and moves the route's own `Problem` answers to
+/// `application/problem+json`. Every documented response header is one the server always sends.
+fn share_responses(operation: &mut Operation, statuses: &[u16], own: &[u16]) {
     let responses = &mut operation.responses.responses;
     for (status, name, _) in SHARED {
+        if own.contains(&status) {
+            continue;
+        }
         if statuses.contains(&status) || responses.contains_key(&status.to_string()) {
             responses.insert(status.to_string(), RefOr::Ref(Ref::from_response_name(name)));
         }

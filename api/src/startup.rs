@@ -61,6 +61,8 @@ pub struct AppState {
     pub tenant_header_label: String,
     /// Metrics, per-tenant counts and the request log's format.
     pub telemetry: Telemetry,
+    /// Largest archive `POST /tenants/import` takes (`transfer.max_archive_bytes`).
+    pub max_archive_bytes: u64,
 }
 
 impl AppState {
@@ -115,6 +117,7 @@ impl Application {
             tenant_header,
             tenant_header_label,
             telemetry,
+            max_archive_bytes: settings.transfer.max_archive_bytes,
         });
         let upkeep_state = state.clone();
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;

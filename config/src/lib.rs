@@ -45,6 +45,31 @@ pub struct Settings {
     /// The metrics served at `/metrics`.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// Tenant export and import.
+    #[serde(default)]
+    pub transfer: TransferSettings,
+}
+
+/// Tenant export and import (`GET /tenants/{slug}/export`, `POST /tenants/import`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferSettings {
+    /// Largest archive `POST /tenants/import` accepts, in bytes (at least 1); a larger body is
+    /// refused with 413 while it arrives, before anything is written. Only that route takes
+    /// more than the 64 KiB every other body is held to.
+    #[serde(default = "default_max_archive_bytes", deserialize_with = "values::nonzero")]
+    pub max_archive_bytes: u64,
+}
+
+impl Default for TransferSettings {
+    fn default() -> Self {
+        Self { max_archive_bytes: default_max_archive_bytes() }
+    }
+}
+
+/// 1 GiB: a tenant of several million rows (1,000,000 products export to about 70 MB).
+fn default_max_archive_bytes() -> u64 {
+    1 << 30
 }
 
 /// The request log: one line per request (see README, "Operating Tenantry").

@@ -14,7 +14,7 @@ use std::io::Write;
 use clap::{Args, Parser, Subcommand};
 use derive_more::{Display, Error, From};
 use sea_orm_migration::sea_orm::{DatabaseConnection, DbErr};
-use tenantry_config::{DatabaseUrl, Loaded, SettingsError};
+use tenantry_config::{DatabaseUrl, Loaded, Settings, SettingsError};
 
 pub use report::entry_line;
 use report::{run_fleet, write_fleet_status, write_status, write_summary};
@@ -81,9 +81,10 @@ pub enum Command {
     },
 }
 
-/// Which tenant a `tenant` command is about: exactly one of its slug or its schema.
+/// Which tenant a `tenant` command is about: exactly one of its slug or its schema (none for
+/// `tenant import`, which names its tenant itself).
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
+#[group(required = false, multiple = false)]
 pub struct WhichTenant {
     /// The tenant's slug, looked up in the registry (e.g. acme).
     #[arg(long, value_name = "SLUG")]
@@ -130,6 +131,22 @@ pub enum TenantAction {
     },
     /// List migrations and whether each is applied.
     Status,
+    /// Write an archive of the tenant's data (one snapshot) to standard output
+    /// (docs/EXPORT-FORMAT.md). Run by the `migration` binary, which has the service.
+    Export,
+    /// Read an archive from standard input into a new tenant (`--slug`) or an existing empty
+    /// one (`--into`), in one transaction. Run by the `migration` binary, which has the service.
+    Import {
+        /// The new tenant's slug.
+        #[arg(long, value_name = "SLUG", conflicts_with = "into", required_unless_present = "into")]
+        slug: Option<String>,
+        /// An existing tenant, all of whose tables are empty.
+        #[arg(long, value_name = "SLUG")]
+        into: Option<String>,
+        /// The new tenant's display name (default: its slug).
+        #[arg(long, value_name = "NAME", conflicts_with = "into")]
+        name: Option<String>,
+    },
 }
 
 /// Actions on every registered tenant.
@@ -176,21 +193,25 @@ pub enum CliError {
     /// Converting onto Citus could not start.
     #[display("{_0}")]
     Citus(crate::citus::CitusError),
+    /// `tenant export` and `tenant import` run the service's code: the `migration` binary
+    /// (crate `tenantry-cli`) runs them, not this library.
+    #[display("tenant export and import are run by the migration binary (tenantry-cli)")]
+    #[from(ignore)]
+    NeedsService,
 }
 
 /// Runs a parsed command with the settings `vars` give (the process environment, for the
 /// binary), writing its report to `out`. Logs which database it uses and any settings
 /// warnings. `Ok(false)` means some tenant failed, or the tenant asked about has no schema.
 pub async fn run(cli: &Cli, vars: HashMap<String, String>, out: &mut dyn Write) -> Result<bool, CliError> {
-    let Loaded { settings, warnings } = Loaded::from_vars(vars)?;
-    for warning in &warnings {
-        log::warn!("{warning}");
+    if matches!(
+        cli.command,
+        Command::Tenant { action: TenantAction::Export | TenantAction::Import { .. }, .. }
+    ) {
+        return Err(CliError::NeedsService);
     }
-    let flag = cli.database_url.as_deref().map(DatabaseUrl::parse).transpose();
-    let flag = flag.map_err(|e| SettingsError::Variable { name: "--database-url", why: e.to_string() })?;
-    let url = flag.as_ref().unwrap_or(&settings.database.url);
-    log::info!("using {url}");
-    let (url, timeout) = (url.expose(), settings.database.acquire_timeout);
+    let settings = settings(cli, vars)?;
+    let (url, timeout) = (settings.database.url.expose(), settings.database.acquire_timeout);
     let writes = !matches!(
         cli.command,
         Command::Control { action: ControlAction::Status }
@@ -268,6 +289,23 @@ pub async fn run(cli: &Cli, vars: HashMap<String, String>, out: &mut dyn Write) 
     Ok(ok)
 }
 
+/// The settings `vars` give, with `--database-url` (if given) as `database.url`; logs the
+/// settings' warnings and which database is used. The `migration` binary's transfer commands
+/// read their settings through this too.
+pub fn settings(cli: &Cli, vars: HashMap<String, String>) -> Result<Settings, CliError> {
+    let Loaded { mut settings, warnings } = Loaded::from_vars(vars)?;
+    for warning in &warnings {
+        log::warn!("{warning}");
+    }
+    let flag = cli.database_url.as_deref().map(DatabaseUrl::parse).transpose();
+    let flag = flag.map_err(|e| SettingsError::Variable { name: "--database-url", why: e.to_string() })?;
+    if let Some(url) = flag {
+        settings.database.url = url;
+    }
+    log::info!("using {}", settings.database.url);
+    Ok(settings)
+}
+
 /// The registered tenant a `tenant` command names, with its schema parsed; refused if none.
 async fn registered(
     db: &DatabaseConnection,
@@ -305,6 +343,7 @@ async fn run_tenant(
         }
         TenantAction::Up { steps } => Direction::Up(*steps),
         TenantAction::Down { steps } => Direction::Down(Some(*steps)),
+        TenantAction::Export | TenantAction::Import { .. } => return Err(CliError::NeedsService),
     };
     let outcome = fleet::migrate_registered(db, schema, direction).await?.ok_or_else(|| {
         CliError::NotRegistered(format!("{} (deleted meanwhile)", TenantRef::Schema(schema)))

@@ -15,6 +15,7 @@ pub mod page;
 pub mod products;
 mod scope;
 pub mod tenants;
+pub mod transfer;
 pub mod usage;
 pub mod values;
 

@@ -14,6 +14,7 @@ mod params;
 mod products;
 mod table;
 mod tenants;
+mod transfer;
 mod usage;
 
 use actix_web::middleware::from_fn;
@@ -33,6 +34,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
         scope("/tenants")
             .wrap(from_fn(require_admin))
+            // Before `tenants`: `POST /tenants/import` must not meet `/tenants/{slug}` first.
+            .configure(transfer::configure)
             .configure(tenants::configure)
             .configure(keys::configure)
             .configure(cluster::configure_tenant_routes)

@@ -101,7 +101,7 @@ struct ProvisionedBody {
 
 /// A tenant.
 #[derive(Debug, Serialize, ToSchema)]
-struct TenantBody {
+pub(super) struct TenantBody {
     slug: String,
     /// The tenant's PostgreSQL schema.
     schema: String,

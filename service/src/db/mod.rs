@@ -118,6 +118,12 @@ impl Db {
         stats
     }
 
+    /// The sqlx pool behind `on`, for what SeaORM cannot do (COPY). Its caller owns any
+    /// transaction it opens there; nothing else in the service uses it.
+    pub(crate) fn sqlx_pool(&self, on: On<'_>) -> &sea_orm::sqlx::PgPool {
+        self.pool_for(on).get_postgres_connection_pool()
+    }
+
     async fn unit<U: Unit, T>(
         &self,
         on: On<'_>,

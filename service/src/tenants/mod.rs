@@ -66,7 +66,7 @@ pub async fn provision(
     let change = audit_of("tenant.provision", &new.slug, detail);
     let started = std::time::Instant::now();
     let provisioned = audited(db, actor, change, async |tx| {
-        let (model, key) = provision_in(tx, &new).await?;
+        let (model, key) = provision_in(tx, &new, None).await?;
         let id = model.id;
         Ok(((model, key), Some(id)))
     })
@@ -78,7 +78,13 @@ pub async fn provision(
     Ok(Provisioned { tenant: model, key })
 }
 
-async fn provision_in(tx: &Tx, new: &NewTenant) -> Result<(tenant::Model, IssuedKey), ServiceError> {
+/// Provisions `new` inside `tx`, its schema migrated up `steps` migrations (`None`: all; an
+/// import creates the schema at its archive's version).
+pub(crate) async fn provision_in(
+    tx: &Tx,
+    new: &NewTenant,
+    steps: Option<u32>,
+) -> Result<(tenant::Model, IssuedKey), ServiceError> {
     let id = next_id(tx).await?;
     let schema = schema_for(id)?;
     let row = tenant::ActiveModel {
@@ -95,7 +101,7 @@ async fn provision_in(tx: &Tx, new: &NewTenant) -> Result<(tenant::Model, Issued
     let create = tx.execute_unprepared(&format!("CREATE SCHEMA {}", schema.quoted())).await;
     create.on_conflict(|| format!("schema {schema} already exists"))?;
     let key = keys::issue_for(tx, id).await?;
-    migrate_tenant_in(tx.transaction(), &schema, Direction::Up(None)).await?;
+    migrate_tenant_in(tx.transaction(), &schema, Direction::Up(steps)).await?;
     let model = tenant::Entity::find_by_id(id)
         .one(tx)
         .await?

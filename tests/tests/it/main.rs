@@ -25,4 +25,5 @@ mod resilience;
 mod routing;
 mod shutdown;
 mod tenants;
+mod transfer;
 mod usage;

@@ -1,0 +1,143 @@
+//! [`export`]: one tenant's rows, `COPY ... TO STDOUT` per table inside one `REPEATABLE READ
+//! READ ONLY` transaction (one snapshot for every table and the ledger), spooled to temp files
+//! and packed into a tar archive. Memory stays flat: each COPY chunk goes straight to disk.
+
+use chrono::Utc;
+use futures::TryStreamExt;
+use sea_orm::sqlx::{self, PgConnection};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::archive::{self, Archive, FORMAT, FORMAT_VERSION, Manifest, Spooled, TableEntry, hex};
+use super::{TABLES, io_err, sqlx_err};
+use crate::audit::{Actor, audited};
+use crate::db::{Db, On};
+use crate::tenants::{self, Slug, audit_of};
+use crate::{SchemaName, ServiceError, TenantScope};
+
+/// Exports the tenant `slug`: every table's rows, as one snapshot, in an [`Archive`]. Recorded
+/// in the audit log (with the row counts) once the archive is complete; an unknown tenant is
+/// recorded as refused.
+pub async fn export(db: &Db, actor: &Actor, slug: &Slug) -> Result<Archive, ServiceError> {
+    let model = match tenants::get(db, slug).await {
+        Err(e @ ServiceError::NotFound(_)) => {
+            return Err(super::refused(db, actor, audit_of("tenant.export", slug, json!({})), e).await);
+        }
+        other => other?,
+    };
+    let schema = SchemaName::parse(&model.schema_name).map_err(|e| {
+        ServiceError::Unexpected(format!("registry row for '{slug}' holds an invalid schema name: {e}"))
+    })?;
+    let scope = TenantScope::new(schema.clone());
+    let mut conn = db.sqlx_pool(On::Tenant(&scope)).acquire().await.map_err(sqlx_err)?;
+    // A COPY of a large tenant takes what it takes: no statement timeout inside this snapshot.
+    sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = 0")
+        .execute(&mut *conn)
+        .await
+        .map_err(sqlx_err)?;
+    let taken = snapshot(&mut conn, &schema).await;
+    // Read-only: ending it either way is the same; a failed one must not stay open.
+    let end = sqlx::raw_sql(if taken.is_ok() { "COMMIT" } else { "ROLLBACK" }).execute(&mut *conn).await;
+    let (version, spooled) = taken?;
+    end.map_err(sqlx_err)?;
+    drop(conn);
+    let manifest = Manifest {
+        format: FORMAT.to_owned(),
+        format_version: FORMAT_VERSION,
+        migration_version: version,
+        tenant: model.slug.clone(),
+        exported_at: Utc::now(),
+        tables: spooled.iter().map(|s| s.entry.clone()).collect(),
+    };
+    let rows: serde_json::Map<String, serde_json::Value> =
+        manifest.tables.iter().map(|t| (t.name.clone(), t.rows.into())).collect();
+    let detail = json!({"slug": slug.as_str(), "version": manifest.migration_version, "rows": rows});
+    let archive = tokio::task::spawn_blocking(move || archive::write(manifest, spooled))
+        .await
+        .map_err(|e| ServiceError::Unexpected(format!("writing the archive: {e}")))??;
+    let id = model.id;
+    audited(db, actor, audit_of("tenant.export", slug, detail), async |_| Ok(((), Some(id)))).await?;
+    Ok(archive)
+}
+
+/// Inside the snapshot: the tenant's migration version and each table spooled.
+async fn snapshot(
+    conn: &mut PgConnection,
+    schema: &SchemaName,
+) -> Result<(String, Vec<Spooled>), ServiceError> {
+    let ledger = format!("SELECT max(version) FROM {}.seaql_migrations", schema.quoted());
+    let version: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(ledger))
+        .persistent(false)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(sqlx_err)?;
+    let version = version.ok_or_else(|| {
+        ServiceError::Unprocessable(format!("tenant schema {schema} has no migrations applied"))
+    })?;
+    let mut spooled = Vec::new();
+    for &table in TABLES {
+        let columns = columns_of(conn, schema, table).await?;
+        if columns.is_empty() {
+            // Not created at this tenant's version.
+            continue;
+        }
+        spooled.push(spool(conn, schema, table, columns).await?);
+    }
+    Ok((version, spooled))
+}
+
+/// `table`'s columns in the tenant schema, in order; empty if it has no such table.
+pub(super) async fn columns_of(
+    conn: &mut PgConnection,
+    schema: &SchemaName,
+    table: &str,
+) -> Result<Vec<String>, ServiceError> {
+    sqlx::query_scalar(
+        "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 \
+         AND NOT attisdropped ORDER BY attnum",
+    )
+    .bind(qualified(schema, table))
+    .persistent(false)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(sqlx_err)
+}
+
+/// `"<schema>"."<table>"`: `table` is one of [`TABLES`], the schema a [`SchemaName`].
+pub(super) fn qualified(schema: &SchemaName, table: &str) -> String {
+    format!("{}.\"{table}\"", schema.quoted())
+}
+
+/// COPYs one table to a temp file, hashing and counting rows (one per newline: the text format
+/// escapes newlines inside values) as the chunks pass.
+async fn spool(
+    conn: &mut PgConnection,
+    schema: &SchemaName,
+    table: &str,
+    columns: Vec<String>,
+) -> Result<Spooled, ServiceError> {
+    let file = tempfile::tempfile().map_err(io_err("creating a table file"))?;
+    let mut out = tokio::io::BufWriter::new(tokio::fs::File::from_std(file));
+    let (mut hasher, mut rows, mut bytes) = (Sha256::new(), 0u64, 0u64);
+    let copy = format!("COPY {} TO STDOUT", qualified(schema, table));
+    let mut stream = conn.copy_out_raw(&copy).await.map_err(sqlx_err)?;
+    while let Some(chunk) = stream.try_next().await.map_err(sqlx_err)? {
+        hasher.update(&chunk);
+        rows += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        bytes += chunk.len() as u64;
+        out.write_all(&chunk).await.map_err(io_err("writing a table file"))?;
+    }
+    drop(stream);
+    out.flush().await.map_err(io_err("writing a table file"))?;
+    let file = out.into_inner().into_std().await;
+    let entry = TableEntry {
+        name: table.to_owned(),
+        file: format!("tables/{table}.copy"),
+        columns,
+        rows,
+        bytes,
+        sha256: hex(&hasher.finalize()),
+    };
+    Ok(Spooled { entry, file })
+}

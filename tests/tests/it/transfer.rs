@@ -1,0 +1,309 @@
+//! Export and restore of one tenant over real HTTP: round trips, snapshots, and every
+//! refused archive leaving nothing behind.
+
+use std::io::Read;
+
+use serde_json::{Value, json};
+use tenantry_tests::{ADMIN_TOKEN, TestApp};
+
+/// `GET /tenants/{slug}/export`, the archive's bytes; fails the test on anything but 200.
+pub(crate) async fn export(app: &TestApp, slug: &str) -> Vec<u8> {
+    let response = app
+        .client
+        .get(app.url(&format!("/tenants/{slug}/export")))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status(), 200, "exporting {slug}");
+    let kind = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    assert_eq!(kind.as_deref(), Some("application/x-tar"));
+    response.bytes().await.expect("the archive").to_vec()
+}
+
+/// `POST /tenants/import?<query>` with `archive` as the body.
+pub(crate) async fn import(app: &TestApp, query: &str, archive: Vec<u8>) -> tenantry_tests::Reply {
+    let request = app
+        .client
+        .post(app.url(&format!("/tenants/import?{query}")))
+        .header("content-type", "application/x-tar")
+        .body(archive);
+    app.send(request, None).await
+}
+
+/// A tenant with three products and four orders.
+async fn shop(app: &TestApp, slug: &str) {
+    app.create_tenant(slug).await;
+    let mut ids = Vec::new();
+    for (name, price) in [("Widget", "19.99"), (r#"Back\slash "quoted" \N"#, "5.00"), ("Ünïcode", "0.10")] {
+        ids.push(app.create_product(slug, name, price).await["id"].clone());
+    }
+    for (product, quantity) in [(&ids[0], 3), (&ids[1], 1), (&ids[2], 7), (&ids[0], 2)] {
+        let order =
+            app.post("/orders", Some(slug), &json!({"product_id": product, "quantity": quantity})).await;
+        assert_eq!(order.status, 201, "{order:?}");
+    }
+}
+
+/// Every table's entries in the archive, by path.
+fn entries(archive: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut tar = tar::Archive::new(archive);
+    let mut out = Vec::new();
+    for entry in tar.entries().expect("a tar") {
+        let mut entry = entry.expect("an entry");
+        let path = entry.path().expect("a path").to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).expect("data");
+        out.push((path, data));
+    }
+    out
+}
+
+/// The archive rebuilt with its manifest changed by `change`.
+fn with_manifest(archive: &[u8], change: impl Fn(&mut Value)) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, mut data) in entries(archive) {
+        if path == "manifest.json" {
+            let mut manifest: Value = serde_json::from_slice(&data).expect("JSON");
+            change(&mut manifest);
+            data = serde_json::to_vec(&manifest).expect("JSON");
+        }
+        let mut header = tar::Header::new_ustar();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, &path, data.as_slice()).expect("append");
+    }
+    builder.into_inner().expect("tar")
+}
+
+/// The tenant's products and orders as the API lists them.
+async fn contents(app: &TestApp, slug: &str) -> (Value, Value) {
+    let products = app.get("/products?limit=100", Some(slug)).await.body;
+    let orders = app.get("/orders?limit=100", Some(slug)).await.body;
+    (products, orders)
+}
+
+/// Registered tenants and schemas, for "nothing was left" checks.
+async fn fleet(app: &TestApp) -> (Vec<String>, Vec<String>) {
+    let slugs = app.db.strings("SELECT slug AS v FROM tenantry.tenants ORDER BY slug").await;
+    (slugs, app.db.schemas().await)
+}
+
+#[tokio::test]
+async fn an_exported_tenant_imported_under_a_new_slug_answers_the_same_lists_and_totals() {
+    let app = TestApp::spawn().await;
+    shop(&app, "acme").await;
+
+    let archive = export(&app, "acme").await;
+    let reply = import(&app, "slug=acme2&name=Acme%20Two", archive).await;
+
+    assert_eq!(reply.status, 201, "{reply:?}");
+    assert_eq!(reply.body["slug"], "acme2");
+    assert_eq!(reply.body["rows"], json!({"products": 3, "orders": 4}));
+    assert_ne!(reply.body["schema"], app.schema_of("acme"), "a schema of its own, from its id");
+    let key = reply.body["api_key"].as_str().expect("a first key").to_owned();
+    let as_acme2 = |r: reqwest::RequestBuilder| r.header("X-Tenant", "acme2").bearer_auth(&key);
+    let products = app.send_raw(as_acme2(app.client.get(app.url("/products?limit=100")))).await.body;
+    let orders = app.send_raw(as_acme2(app.client.get(app.url("/orders?limit=100")))).await.body;
+    assert_eq!((products.clone(), orders), contents(&app, "acme").await, "same rows, same ids");
+    let largest = products["items"].as_array().expect("items").iter().filter_map(|p| p["id"].as_i64()).max();
+    let new = app
+        .send_raw(as_acme2(
+            app.client.post(app.url("/products")).json(&json!({"name": "New", "price": "1.00"})),
+        ))
+        .await;
+    assert_eq!(new.status, 201, "{new:?}");
+    assert!(new.body["id"].as_i64() > largest, "new ids continue after the largest: {new:?}");
+    let version = app.get("/tenants/acme2", None).await.body["version"].clone();
+    assert_eq!(version, app.get("/tenants/acme", None).await.body["version"]);
+}
+
+#[tokio::test]
+async fn export_and_import_are_audited_with_their_actor_and_request_id() {
+    let app = TestApp::spawn().await;
+    shop(&app, "acme").await;
+
+    let archive = export(&app, "acme").await;
+    let request =
+        app.client.post(app.url("/tenants/import?slug=copy")).header("x-request-id", "imp-1").body(archive);
+    let reply = app.send(request, None).await;
+
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let entries = app.get("/audit?limit=100", None).await.body;
+    let items = entries["items"].as_array().expect("items");
+    let export = items.iter().find(|e| e["action"] == "tenant.export").expect("an export entry");
+    assert_eq!(export["outcome"], "ok");
+    let import = items.iter().find(|e| e["action"] == "tenant.import").expect("an import entry");
+    assert_eq!((import["outcome"].as_str(), import["request_id"].as_str()), (Some("ok"), Some("imp-1")));
+    assert!(import["actor"].as_str().is_some_and(|a| a.starts_with("admin:")), "{import}");
+}
+
+#[tokio::test]
+async fn an_archive_with_one_byte_changed_in_a_table_is_refused_and_leaves_nothing() {
+    let app = TestApp::spawn().await;
+    shop(&app, "acme").await;
+    let archive = export(&app, "acme").await;
+    let before = fleet(&app).await;
+    // The first product row's id: "1\t..." becomes "2\t...", same size and row count.
+    let (path, data) =
+        entries(&archive).into_iter().find(|(p, _)| p == "tables/products.copy").expect("products");
+    assert_eq!(path, "tables/products.copy");
+    let at = archive.windows(data.len()).position(|w| w == data.as_slice()).expect("the entry's data");
+    let mut tampered = archive.clone();
+    tampered[at] = if tampered[at] == b'1' { b'2' } else { b'1' };
+
+    let reply = import(&app, "slug=acme2", tampered).await;
+
+    reply.assert_problem(400, "does not match its SHA-256 checksum");
+    assert_eq!(fleet(&app).await, before, "no registry row, no schema");
+}
+
+#[tokio::test]
+async fn a_truncated_archive_is_refused_and_leaves_nothing() {
+    let app = TestApp::spawn().await;
+    shop(&app, "acme").await;
+    let archive = export(&app, "acme").await;
+    let before = fleet(&app).await;
+
+    for cut in [archive.len() / 2, 1024, 100, 0] {
+        let reply = import(&app, "slug=acme2", archive[..cut].to_vec()).await;
+        assert_eq!(reply.status, 400, "cut at {cut}: {reply:?}");
+        let detail = reply.body["detail"].as_str().unwrap_or_default();
+        assert!(["truncated", "corrupt", "no manifest"].iter().any(|w| detail.contains(w)), "{detail}");
+    }
+    assert_eq!(fleet(&app).await, before);
+}
+
+#[tokio::test]
+async fn an_archive_from_a_newer_migration_version_is_refused() {
+    let app = TestApp::spawn().await;
+    shop(&app, "acme").await;
+    let archive = with_manifest(&export(&app, "acme").await, |m| {
+        m["migration_version"] = json!("m29991231_000001_from_the_future");
+    });
+    let before = fleet(&app).await;
+
+    let reply = import(&app, "slug=acme2", archive).await;
+
+    reply.assert_problem(422, "newer than this server's newest");
+    assert_eq!(fleet(&app).await, before);
+}
+
+#[tokio::test]
+async fn an_archive_of_an_unknown_format_version_or_without_manifest_is_refused() {
+    let app = TestApp::spawn().await;
+    shop(&app, "acme").await;
+    let archive = export(&app, "acme").await;
+    let later = with_manifest(&archive, |m| m["format_version"] = json!(2));
+    let mut headless = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    header.set_size(3);
+    headless.append_data(&mut header, "tables/products.copy", &b"1\tx"[..]).expect("append");
+    let before = fleet(&app).await;
+
+    import(&app, "slug=acme2", later).await.assert_problem(422, "format version is 2");
+    let headless = headless.into_inner().expect("tar");
+    import(&app, "slug=acme2", headless).await.assert_problem(400, "not its manifest");
+    import(&app, "slug=acme2", b"garbage, not a tar".to_vec()).await.assert_problem(400, "tar");
+    assert_eq!(fleet(&app).await, before);
+}
+
+#[tokio::test]
+async fn an_import_under_a_taken_slug_is_a_conflict_and_into_needs_an_empty_tenant() {
+    let app = TestApp::spawn().await;
+    shop(&app, "acme").await;
+    app.create_tenant("empty").await;
+    let archive = export(&app, "acme").await;
+
+    import(&app, "slug=acme", archive.clone()).await.assert_problem(409, "already exists");
+    import(&app, "into=acme", archive.clone()).await.assert_problem(409, "is not empty");
+    import(&app, "into=nobody", archive.clone()).await.assert_problem(404, "nobody");
+    import(&app, "slug=a&into=b", archive.clone()).await.assert_problem(400, "exactly one");
+    let into = import(&app, "into=empty", archive).await;
+
+    assert_eq!(into.status, 200, "{into:?}");
+    assert!(into.body.get("api_key").is_none(), "keys stay as they were");
+    assert_eq!(contents(&app, "empty").await, contents(&app, "acme").await);
+}
+
+#[tokio::test]
+async fn an_archive_over_the_size_limit_is_refused_with_413() {
+    let app = TestApp::spawn_with(&[("APP__TRANSFER__MAX_ARCHIVE_BYTES", "4096")]).await;
+    shop(&app, "acme").await;
+    let archive = export(&app, "acme").await;
+    assert!(archive.len() > 4096);
+
+    import(&app, "slug=acme2", archive).await.assert_problem(413, "transfer.max_archive_bytes");
+    assert!(!fleet(&app).await.0.contains(&"acme2".to_owned()));
+}
+
+#[tokio::test]
+async fn an_export_taken_during_writes_is_one_snapshot() {
+    let app = TestApp::spawn().await;
+    shop(&app, "acme").await;
+    let schema = app.schema_of("acme");
+    // Enough rows that the export takes a while, written straight into the tenant's tables.
+    app.db
+        .execute(&format!(
+            "INSERT INTO {schema}.products (name, price) SELECT 'p' || g, 1.00 FROM generate_series(1, 50000) g"
+        ))
+        .await;
+    let writer = async {
+        for _ in 0..30 {
+            let product = app.create_product("acme", "During", "2.00").await;
+            let order = json!({"product_id": product["id"], "quantity": 1});
+            assert_eq!(app.post("/orders", Some("acme"), &order).await.status, 201);
+        }
+    };
+
+    let (archive, ()) = tokio::join!(export(&app, "acme"), writer);
+
+    let manifest: Value = serde_json::from_slice(&entries(&archive)[0].1).expect("manifest");
+    for (table, (path, data)) in
+        manifest["tables"].as_array().expect("tables").iter().zip(&entries(&archive)[1..])
+    {
+        assert_eq!(table["file"].as_str(), Some(path.as_str()));
+        let rows = data.iter().filter(|&&b| b == b'\n').count() as u64;
+        assert_eq!(table["rows"].as_u64(), Some(rows), "the manifest counts the rows it holds");
+    }
+    // Every order in the archive finds its product in the same archive (the import checks
+    // each reference), so products and orders come from one moment.
+    let reply = import(&app, "slug=copy", archive).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+}
+
+/// Runs the `migration` tool's command (as its binary does) on `app`'s database.
+async fn tool(app: &TestApp, args: &[&str], input: &[u8]) -> Vec<u8> {
+    let url = app.db.url().to_owned();
+    let argv = ["migration", "--database-url", url.as_str()].into_iter().chain(args.iter().copied());
+    let cli = <tenantry_migration::cli::Cli as clap::Parser>::try_parse_from(argv).expect("valid arguments");
+    let (mut input, mut out) = (input, Vec::new());
+    let ran = tenantry_cli::run(&cli, Default::default(), &mut input, &mut out).await;
+    assert!(ran.expect("the command runs"), "{args:?}");
+    out
+}
+
+#[tokio::test]
+async fn the_migration_tool_exports_and_imports_a_tenant_as_the_api_does() {
+    let app = TestApp::spawn().await;
+    shop(&app, "acme").await;
+
+    let archive = tool(&app, &["tenant", "--tenant", "acme", "export"], b"").await;
+    let report = tool(&app, &["tenant", "import", "--slug", "acme2"], &archive).await;
+
+    let report = String::from_utf8(report).expect("text");
+    assert!(report.starts_with("imported acme2 (tenant_"), "{report}");
+    assert!(report.contains("3 products, 4 orders"), "{report}");
+    let key =
+        report.lines().find_map(|l| l.strip_prefix("api key (shown once): ")).expect("a key").to_owned();
+    let list = |path: &str| app.client.get(app.url(path)).header("X-Tenant", "acme2").bearer_auth(&key);
+    let products = app.send_raw(list("/products?limit=100")).await.body;
+    let orders = app.send_raw(list("/orders?limit=100")).await.body;
+    assert_eq!((products, orders), contents(&app, "acme").await);
+    let audit = app.get("/audit?action=tenant.import", None).await.body;
+    assert!(audit["items"][0]["actor"].as_str().is_some_and(|a| a.starts_with("cli:")), "{audit}");
+    // The API reads what the tool wrote, and the other way round.
+    assert_eq!(entries(&archive)[0].0, "manifest.json");
+    let again = import(&app, "slug=acme3", archive).await;
+    assert_eq!(again.status, 201, "{again:?}");
+}
