@@ -11,6 +11,7 @@
 //! key and what is wrong with it.
 
 mod database_url;
+mod limits;
 mod load;
 pub mod logging;
 mod values;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use database_url::DatabaseUrl;
+pub use limits::{Limit, LimitsSettings, MAX_CONCURRENT, MAX_QUOTA, MAX_RATE};
 pub use load::{Loaded, SettingsError};
 pub use values::{AdminToken, HeaderName, InvalidValue, PoolerMode};
 
@@ -45,6 +47,9 @@ pub struct Settings {
     /// The metrics served at `/metrics`.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// Every tenant's limits and quotas unless its registry row sets its own.
+    #[serde(default)]
+    pub limits: LimitsSettings,
 }
 
 /// The request log: one line per request (see README, "Operating Tenantry").
