@@ -9,7 +9,8 @@
 //! - the control plane (`admin_token`): 401 and 503 (database unreachable, statement timeout;
 //!   with `Retry-After`);
 //! - the data plane (`api_key`): 401, 403 (suspended tenant, or a tenant header naming another
-//!   tenant), 503, and the optional tenant header as a parameter;
+//!   tenant), 429 (the tenant's rate or concurrency limit; with `Retry-After`), 503, and the
+//!   optional tenant header as a parameter;
 //! - a route with a JSON body: 413 and 415.
 //!
 //! Every operation also takes an optional `X-Request-Id`, and every answer carries one (see
@@ -72,7 +73,7 @@ impl Modify for BearerSchemes {
 }
 
 /// The shared responses: status, component name, description.
-const SHARED: [(u16, &str, &str); 7] = [
+const SHARED: [(u16, &str, &str); 8] = [
     (
         400,
         "BadRequest",
@@ -91,6 +92,13 @@ const SHARED: [(u16, &str, &str); 7] = [
         "The tenant is suspended, or the tenant header names another tenant than the API key's",
     ),
     (413, "PayloadTooLarge", "The body is larger than 64 KiB"),
+    (
+        429,
+        "TooManyRequests",
+        "The tenant is over its `requests_per_second` rate or at its `max_concurrent_requests` \
+         on this instance; the detail names the limit and its value. Retry after `Retry-After` \
+         seconds",
+    ),
     (415, "UnsupportedMediaType", "The body is not `application/json`"),
     (
         500,
@@ -135,7 +143,7 @@ pub fn apply_rules(doc: &mut utoipa::openapi::OpenApi, tenant_header: &str) {
                 statuses.extend([401, 503]);
             }
             if data_plane {
-                statuses.push(403);
+                statuses.extend([403, 429]);
                 add_tenant_header(operation, tenant_header);
             }
             if operation.request_body.is_some() {
@@ -152,7 +160,9 @@ fn shared_response(status: u16, description: &str) -> Response {
     response.content.insert(PROBLEM_JSON.to_owned(), RefOr::T(problem_content()));
     let header = match status {
         401 => Some(("WWW-Authenticate", Type::String, "`Bearer realm=\"tenantry\"`")),
-        503 => Some(("Retry-After", Type::Integer, "Seconds to wait before retrying")),
+        429 | 503 => {
+            Some(("Retry-After", Type::Integer, "Whole seconds to wait before retrying (at least 1)"))
+        }
         _ => None,
     };
     if let Some((name, kind, description)) = header {
