@@ -50,9 +50,14 @@ impl TestApp {
     /// Starts a second instance of the application on this one's database, as a second server
     /// of the same deployment would run: its own caches, the same registry. Drop it first.
     pub async fn spawn_beside(&self) -> Self {
+        self.spawn_beside_with(&[]).await
+    }
+
+    /// [`TestApp::spawn_beside`] with default settings plus `overrides` (`APP__...` variables).
+    pub async fn spawn_beside_with(&self, overrides: &[(&str, &str)]) -> Self {
         let db = self.db.beside();
         let url = db.url().to_owned();
-        Self::start(db, url, None, &[]).await
+        Self::start(db, url, None, overrides).await
     }
 
     /// Starts the application on `db` (e.g. a [`crate::CitusDb`]'s coordinator database, by a
@@ -226,13 +231,18 @@ impl TestApp {
             .get(reqwest::header::WWW_AUTHENTICATE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let text = response.text().await.expect("a readable body");
         let body = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        Reply { status, content_type, www_authenticate, body }
+        Reply { status, content_type, www_authenticate, retry_after, body }
     }
 }
 
@@ -259,6 +269,8 @@ pub struct Reply {
     pub content_type: String,
     /// The WWW-Authenticate header, if any.
     pub www_authenticate: Option<String>,
+    /// The Retry-After header, if any.
+    pub retry_after: Option<String>,
     /// The body as JSON (a JSON string if it was not JSON; null if empty).
     pub body: Value,
 }
