@@ -8,6 +8,7 @@
 mod http;
 mod load;
 mod migrate;
+mod noisy;
 mod probes;
 mod provision;
 mod remote;
@@ -52,6 +53,9 @@ enum Scenario {
     },
     /// Authenticated reads spread uniformly over 1, 100, ... tenants, against the real server.
     Http(http::HttpArgs),
+    /// One tenant sending 10x its rate limit beside tenants sending normal load: the others'
+    /// p99 and throughput with and without it.
+    Noisy(noisy::NoisyArgs),
 }
 
 #[tokio::main]
@@ -69,6 +73,7 @@ async fn main() -> ExitCode {
         Scenario::Provision { tenants } => provision::run(&bench, *tenants).await,
         Scenario::Migrate { tenants, jobs } => migrate::run(&bench, *tenants, *jobs).await,
         Scenario::Http(args) => http::run(&bench, args).await,
+        Scenario::Noisy(args) => noisy::run(&bench, args).await,
     };
     if !cli.keep {
         bench.drop_database().await;
