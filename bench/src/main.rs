@@ -11,6 +11,7 @@ mod migrate;
 mod noisy;
 mod probes;
 mod provision;
+mod quota;
 mod remote;
 mod report;
 mod setup;
@@ -56,6 +57,8 @@ enum Scenario {
     /// One tenant sending 10x its rate limit beside tenants sending normal load: the others'
     /// p99 and throughput with and without it.
     Noisy(noisy::NoisyArgs),
+    /// What a row quota costs a create: POST /products without and with a quota.
+    Quota(quota::QuotaArgs),
 }
 
 #[tokio::main]
@@ -74,6 +77,7 @@ async fn main() -> ExitCode {
         Scenario::Migrate { tenants, jobs } => migrate::run(&bench, *tenants, *jobs).await,
         Scenario::Http(args) => http::run(&bench, args).await,
         Scenario::Noisy(args) => noisy::run(&bench, args).await,
+        Scenario::Quota(args) => quota::run(&bench, args).await,
     };
     if !cli.keep {
         bench.drop_database().await;
