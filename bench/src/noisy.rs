@@ -27,6 +27,11 @@ use crate::setup::{self, Bench, Tenant};
 /// Products each tenant is seeded with.
 const PRODUCTS: usize = 100;
 
+/// Requests one sender keeps in flight at most (each on its own connection); a tick that finds
+/// them all taken sends nothing and counts as not sent, so an overloaded server cannot make
+/// the bench open connections without bound.
+const MAX_IN_FLIGHT: usize = 64;
+
 /// Options of the `noisy` scenario.
 #[derive(Debug, Args)]
 pub struct NoisyArgs {
@@ -56,6 +61,8 @@ struct Tally {
     throttled: u64,
     /// Failed or answered anything else.
     failed: u64,
+    /// Not sent: `MAX_IN_FLIGHT` requests were still waiting for their answers.
+    unsent: u64,
 }
 
 impl Tally {
@@ -63,6 +70,7 @@ impl Tally {
         self.served.extend(other.served);
         self.throttled += other.throttled;
         self.failed += other.failed;
+        self.unsent += other.unsent;
     }
 }
 
@@ -166,11 +174,19 @@ async fn send(client: &reqwest::Client, base: &str, tenant: &Tenant, rate: u32, 
     ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let deadline = Instant::now() + duration;
     let mut tasks = JoinSet::new();
+    let mut tally = Tally::default();
     let mut n = 0usize;
     loop {
         ticker.tick().await;
         if Instant::now() >= deadline {
             break;
+        }
+        while let Some(done) = tasks.try_join_next() {
+            tally.count(done);
+        }
+        if tasks.len() >= MAX_IN_FLIGHT {
+            tally.unsent += 1;
+            continue;
         }
         n += 1;
         let url = if n.is_multiple_of(2) {
@@ -191,15 +207,20 @@ async fn send(client: &reqwest::Client, base: &str, tenant: &Tenant, rate: u32, 
             (status, sent.elapsed())
         });
     }
-    let mut tally = Tally::default();
     while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok((Some(status), took)) if (200..300).contains(&status) => tally.served.push(took),
-            Ok((Some(429), _)) => tally.throttled += 1,
-            _ => tally.failed += 1,
-        }
+        tally.count(done);
     }
     tally
+}
+
+impl Tally {
+    fn count(&mut self, done: Result<(Option<u16>, Duration), tokio::task::JoinError>) {
+        match done {
+            Ok((Some(status), took)) if (200..300).contains(&status) => self.served.push(took),
+            Ok((Some(429), _)) => self.throttled += 1,
+            _ => self.failed += 1,
+        }
+    }
 }
 
 fn report(run: &str, measured: &Run, alone: Option<&Run>, mut ctx: serde_json::Value) {
@@ -210,6 +231,7 @@ fn report(run: &str, measured: &Run, alone: Option<&Run>, mut ctx: serde_json::V
     figure("noisy", "others: p50 latency", others.served.quantile_ms(0.5), "ms", ctx.clone());
     figure("noisy", "others: p99 latency", others.served.quantile_ms(0.99), "ms", ctx.clone());
     figure("noisy", "others: refused or failed", (others.throttled + others.failed) as f64, "", ctx.clone());
+    figure("noisy", "others: not sent (sender at its in-flight cap)", others.unsent as f64, "", ctx.clone());
     if let Some(noisy) = &measured.noisy {
         let served = noisy.served.len() as f64 / measured.seconds;
         figure("noisy", "noisy: served per second", served, "1/s", ctx.clone());
@@ -221,6 +243,7 @@ fn report(run: &str, measured: &Run, alone: Option<&Run>, mut ctx: serde_json::V
             ctx.clone(),
         );
         figure("noisy", "noisy: failed", noisy.failed as f64, "", ctx.clone());
+        figure("noisy", "noisy: not sent (in-flight cap)", noisy.unsent as f64, "", ctx.clone());
     }
     if let Some(alone) = alone {
         let before = alone.others.served.len() as f64 / alone.seconds;
