@@ -96,6 +96,7 @@ impl ResponseError for ApiError {
                 ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
                 ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
                 ServiceError::Conflict(_) => StatusCode::CONFLICT,
+                ServiceError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
                 ServiceError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
                 ServiceError::Timeout(_) | ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -126,6 +127,9 @@ impl ResponseError for ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // Every 503 is worth retrying: the database is back, or the statement less contended.
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
+        }
+        if let Self::Service(ServiceError::Throttled(throttle)) = self {
+            response.insert_header((header::RETRY_AFTER, throttle.retry_after().to_string()));
         }
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"tenantry\""));

@@ -12,6 +12,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tenantry_service::ServiceError;
+use tenantry_service::limits::Admitted;
 use tenantry_service::tenants::ResolvedTenant;
 
 use crate::ApiError;
@@ -47,8 +48,14 @@ fn check_admin(req: &HttpRequest) -> Result<(), ApiError> {
 
 /// The request's tenant: the one its API key opens, found by the tenant's immutable id. If the
 /// tenant header is sent too, it must be sent once and name the same tenant (400 for several
-/// values, 403 for another tenant). No or unknown key: 401; suspended tenant: 403.
-pub struct CurrentTenant(pub ResolvedTenant);
+/// values, 403 for another tenant). No or unknown key: 401; suspended tenant: 403. Then the
+/// tenant's limits on this instance admit the request or refuse it (429): it holds its
+/// concurrency slot for as long as the handler holds this, so the slot is released however
+/// the handler ends (an answer, an error, or its future dropped with a client gone).
+pub struct CurrentTenant(
+    pub ResolvedTenant,
+    #[allow(dead_code, reason = "held, never read: dropping it releases the concurrency slot")] Admitted,
+);
 
 impl FromRequest for CurrentTenant {
     type Error = ApiError;
@@ -78,9 +85,14 @@ impl FromRequest for CurrentTenant {
                 ))
                 .into());
             }
-            // For the request log and the per-tenant counts.
-            req.extensions_mut().insert(Tenant { id: tenant.id, slug: tenant.slug.as_str().to_owned() });
-            Ok(Self(tenant))
+            // For the request log and the per-tenant counts, throttled requests included.
+            let served_for = Tenant { id: tenant.id, slug: tenant.slug.as_str().to_owned() };
+            let admitted = state.admission.admit(tenant.id, &tenant.limits);
+            if let Err(ServiceError::Throttled(throttle)) = &admitted {
+                state.telemetry.record_throttled(&served_for, throttle.limit());
+            }
+            req.extensions_mut().insert(served_for);
+            Ok(Self(tenant, admitted?))
         })
     }
 }

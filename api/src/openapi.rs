@@ -10,7 +10,8 @@
 //! - the control plane (`admin_token`): 401 and 503 (database unreachable, statement timeout;
 //!   with `Retry-After`);
 //! - the data plane (`api_key`): 401, 403 (suspended tenant, or a tenant header naming another
-//!   tenant), 503, and the optional tenant header as a parameter;
+//!   tenant), 429 (the tenant's rate or concurrency limit; with `Retry-After`), 503, and the
+//!   optional tenant header as a parameter;
 //! - a route with a JSON body: 413 and 415 (a route with another body, such as the archive
 //!   `POST /tenants/import` takes, documents its own 413 and takes any media type).
 //!
@@ -74,7 +75,7 @@ impl Modify for BearerSchemes {
 }
 
 /// The shared responses: status, component name, description.
-const SHARED: [(u16, &str, &str); 8] = [
+const SHARED: [(u16, &str, &str); 9] = [
     (
         400,
         "BadRequest",
@@ -93,6 +94,13 @@ const SHARED: [(u16, &str, &str); 8] = [
         "The tenant is suspended, or the tenant header names another tenant than the API key's",
     ),
     (413, "PayloadTooLarge", "The body is larger than 64 KiB"),
+    (
+        429,
+        "TooManyRequests",
+        "The tenant is over its `requests_per_second` rate or at its `max_concurrent_requests` \
+         on this instance; the detail names the limit and its value. Retry after `Retry-After` \
+         seconds",
+    ),
     (
         431,
         "HeadersTooLarge",
@@ -144,7 +152,7 @@ pub fn apply_rules(doc: &mut utoipa::openapi::OpenApi, tenant_header: &str) {
                 statuses.extend([401, 503]);
             }
             if data_plane {
-                statuses.push(403);
+                statuses.extend([403, 429]);
                 add_tenant_header(operation, tenant_header);
             }
             let json_body = operation
@@ -170,7 +178,9 @@ fn shared_response(status: u16, description: &str) -> Response {
     response.content.insert(PROBLEM_JSON.to_owned(), RefOr::T(problem_content()));
     let header = match status {
         401 => Some(("WWW-Authenticate", Type::String, "`Bearer realm=\"tenantry\"`")),
-        503 => Some(("Retry-After", Type::Integer, "Seconds to wait before retrying")),
+        429 | 503 => {
+            Some(("Retry-After", Type::Integer, "Whole seconds to wait before retrying (at least 1)"))
+        }
         _ => None,
     };
     if let Some((name, kind, description)) = header {

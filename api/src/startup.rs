@@ -16,6 +16,7 @@ use tenantry_config::Settings;
 use tenantry_service::ServiceError;
 use tenantry_service::db::{Db, PoolOptions, connect_and_prepare};
 use tenantry_service::keys::Keyring;
+use tenantry_service::limits::{Admission, LimitSet};
 use tenantry_service::tenants::Registry;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub registry: Registry,
     /// API key resolution, cached.
     pub keyring: Keyring,
+    /// Per-tenant rate and concurrency limits of this instance's data plane.
+    pub admission: Admission,
     /// SHA-256 of the admin token (the token itself is not kept).
     pub admin_token_digest: [u8; 32],
     /// The header that names a request's tenant.
@@ -106,13 +109,16 @@ impl Application {
         // Before the caches are made over it: they register their handles through it.
         db.instrument(telemetry.recorder());
         let ttl = settings.tenancy.cache_ttl;
-        let registry = Registry::new(db.clone(), ttl);
+        let defaults =
+            LimitSet::from_settings(&settings.limits).map_err(|e| StartupError::Setting(e.to_string()))?;
+        let registry = Registry::new(db.clone(), ttl, defaults);
         let keyring = Keyring::new(db.clone(), ttl);
         let tenant_header_label = settings.tenancy.header.as_str().to_owned();
         let state = web::Data::new(AppState {
             db: db.clone(),
             registry,
             keyring,
+            admission: Admission::new(),
             admin_token_digest,
             tenant_header,
             tenant_header_label,

@@ -105,6 +105,15 @@ impl Telemetry {
         self.started
     }
 
+    /// Counts one data-plane request refused (429) for one of `tenant`'s limits, `limit` being
+    /// its name (`requests_per_second`, `max_concurrent_requests`): per tenant, bounded as the
+    /// other per-tenant series, and in total by limit.
+    pub fn record_throttled(&self, tenant: &Tenant, limit: &'static str) {
+        self.tenants.counters(tenant.id).throttled.fetch_add(1, Ordering::Relaxed);
+        let key = Key::from_parts("tenantry_throttled_total", vec![Label::new("limit", limit)]);
+        self.recorder.register_counter(&key, &METADATA).increment(1);
+    }
+
     /// What this server has counted for the tenant with registry id `id`.
     pub fn usage_of(&self, id: i64) -> Option<TenantCounts> {
         self.tenants.get(id)
@@ -143,6 +152,11 @@ impl Telemetry {
             Some(Unit::Count),
             TENANT_ERRORS.into(),
         );
+        scrape.describe_counter(
+            "tenantry_tenant_throttled_total".into(),
+            Some(Unit::Count),
+            TENANT_THROTTLED.into(),
+        );
         let mut all: Vec<TenantCounts> = self.tenants.all().into_values().collect();
         let k = self.top_tenants.min(all.len());
         if k < all.len() {
@@ -152,17 +166,20 @@ impl Telemetry {
             });
         }
         let (top, rest) = all.split_at(k);
-        let emit = |tenant: String, requests: u64, errors: u64| {
+        let emit = |tenant: String, requests: u64, errors: u64, throttled: u64| {
             let labels = vec![Label::new("tenant", tenant)];
             let key = Key::from_parts("tenantry_tenant_requests_total", labels.clone());
             scrape.register_counter(&key, &METADATA).absolute(requests);
-            let key = Key::from_parts("tenantry_tenant_errors_total", labels);
+            let key = Key::from_parts("tenantry_tenant_errors_total", labels.clone());
             scrape.register_counter(&key, &METADATA).absolute(errors);
+            let key = Key::from_parts("tenantry_tenant_throttled_total", labels);
+            scrape.register_counter(&key, &METADATA).absolute(throttled);
         };
         for tenant in top {
-            emit(tenant.slug.clone(), tenant.requests, tenant.errors);
+            emit(tenant.slug.clone(), tenant.requests, tenant.errors, tenant.throttled);
         }
-        emit(OTHER.to_owned(), rest.iter().map(|t| t.requests).sum(), rest.iter().map(|t| t.errors).sum());
+        let sum = |count: fn(&TenantCounts) -> u64| rest.iter().map(count).sum();
+        emit(OTHER.to_owned(), sum(|t| t.requests), sum(|t| t.errors), sum(|t| t.throttled));
         scrape.handle().render()
     }
 }
@@ -171,9 +188,10 @@ const TENANT_REQUESTS: &str =
     "Data-plane requests per tenant since start: the busiest tenants by name, the rest as other";
 const TENANT_ERRORS: &str =
     "Data-plane requests answered 5xx per tenant since start (labelled as the requests)";
+const TENANT_THROTTLED: &str = "Data-plane requests refused 429 for a rate or concurrency limit per tenant since start (labelled as the requests)";
 
 /// HELP lines of the counters the service records.
-const DESCRIPTIONS: [(&str, &str); 8] = [
+const DESCRIPTIONS: [(&str, &str); 9] = [
     ("tenantry_http_requests_total", "Requests answered, by route pattern, method and status class"),
     ("tenantry_db_statements_total", "Statements run on every pool"),
     ("tenantry_db_retries_total", "Units of work retried on a live connection after meeting a dead one"),
@@ -182,6 +200,7 @@ const DESCRIPTIONS: [(&str, &str); 8] = [
     ("tenantry_cache_misses_total", "Cache lookups that read the database"),
     ("tenantry_cache_evictions_total", "Cache entries dropped for room or age"),
     ("tenantry_tenants_provisioned_total", "Tenants provisioned by this server"),
+    ("tenantry_throttled_total", "Data-plane requests refused 429, by the limit they met"),
 ];
 
 /// The tenant a data-plane request was served for (put in the request's extensions by the
@@ -203,6 +222,8 @@ pub struct TenantCounts {
     pub requests: u64,
     /// Of those, answered with a 5xx.
     pub errors: u64,
+    /// Of those, refused 429 for a rate or concurrency limit.
+    pub throttled: u64,
     /// When the last one was answered, in milliseconds since the Unix epoch.
     pub last_request_ms: i64,
 }
@@ -212,6 +233,7 @@ struct Counters {
     slug: Mutex<String>,
     requests: AtomicU64,
     errors: AtomicU64,
+    throttled: AtomicU64,
     last_ms: AtomicI64,
 }
 
@@ -222,15 +244,20 @@ struct TenantStats {
 }
 
 impl TenantStats {
-    fn record(&self, tenant: &Tenant, error: bool) {
-        let known = self.by_id.read().unwrap_or_else(PoisonError::into_inner).get(&tenant.id).cloned();
-        let counters = match known {
+    /// The counters of tenant `id`, made on its first request.
+    fn counters(&self, id: i64) -> Arc<Counters> {
+        let known = self.by_id.read().unwrap_or_else(PoisonError::into_inner).get(&id).cloned();
+        match known {
             Some(counters) => counters,
             None => {
                 let mut by_id = self.by_id.write().unwrap_or_else(PoisonError::into_inner);
-                Arc::clone(by_id.entry(tenant.id).or_default())
+                Arc::clone(by_id.entry(id).or_default())
             }
-        };
+        }
+    }
+
+    fn record(&self, tenant: &Tenant, error: bool) {
+        let counters = self.counters(tenant.id);
         counters.requests.fetch_add(1, Ordering::Relaxed);
         if error {
             counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -247,6 +274,7 @@ impl TenantStats {
             slug: counters.slug.lock().unwrap_or_else(PoisonError::into_inner).clone(),
             requests: counters.requests.load(Ordering::Relaxed),
             errors: counters.errors.load(Ordering::Relaxed),
+            throttled: counters.throttled.load(Ordering::Relaxed),
             last_request_ms: counters.last_ms.load(Ordering::Relaxed),
         }
     }

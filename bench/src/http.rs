@@ -10,6 +10,7 @@ use serde_json::json;
 use tenantry_api::{Application, StopHandle};
 use tenantry_config::AdminToken;
 use tenantry_service::db::Db;
+use tenantry_service::limits::LimitSet;
 use tenantry_service::tenants::Registry;
 
 use crate::load::{Generator, Load, Mix};
@@ -82,7 +83,7 @@ pub async fn run(bench: &Bench, args: &HttpArgs) -> anyhow::Result<()> {
 /// Starts the server in this process on the benchmark database, with the service's settings.
 async fn run_here(bench: &Bench, args: &HttpArgs, most: usize) -> anyhow::Result<()> {
     let db = bench.db(5).await?;
-    let registry = Registry::new(db.clone(), Duration::from_secs(30));
+    let registry = Registry::new(db.clone(), Duration::from_secs(30), LimitSet::default());
     eprintln!("bench: provisioning {most} tenants with {PRODUCTS} products each");
     let (tenants, _) = setup::provision(&db, &registry, 0..most, 4).await?;
     setup::seed_products(&db, &tenants, PRODUCTS, 4).await?;

@@ -8,8 +8,10 @@
 mod http;
 mod load;
 mod migrate;
+mod noisy;
 mod probes;
 mod provision;
+mod quota;
 mod remote;
 mod report;
 mod setup;
@@ -52,6 +54,11 @@ enum Scenario {
     },
     /// Authenticated reads spread uniformly over 1, 100, ... tenants, against the real server.
     Http(http::HttpArgs),
+    /// One tenant sending 10x its rate limit beside tenants sending normal load: the others'
+    /// p99 and throughput with and without it.
+    Noisy(noisy::NoisyArgs),
+    /// What a row quota costs a create: POST /products without and with a quota.
+    Quota(quota::QuotaArgs),
 }
 
 #[tokio::main]
@@ -69,6 +76,8 @@ async fn main() -> ExitCode {
         Scenario::Provision { tenants } => provision::run(&bench, *tenants).await,
         Scenario::Migrate { tenants, jobs } => migrate::run(&bench, *tenants, *jobs).await,
         Scenario::Http(args) => http::run(&bench, args).await,
+        Scenario::Noisy(args) => noisy::run(&bench, args).await,
+        Scenario::Quota(args) => quota::run(&bench, args).await,
     };
     if !cli.keep {
         bench.drop_database().await;

@@ -6,6 +6,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde_json::json;
 use tenantry_migration::fleet::{FleetOptions, migrate_fleet};
 use tenantry_migration::runner::{Direction, migrate_tenant};
+use tenantry_service::limits::LimitSet;
 use tenantry_service::tenants::Registry;
 
 use crate::report::figure;
@@ -15,7 +16,7 @@ use crate::setup::{self, Bench};
 /// every tenant one migration down, then the fleet up again.
 pub async fn run(bench: &Bench, n: usize, jobs: usize) -> anyhow::Result<()> {
     let db = bench.db(u32::try_from(jobs + 1).unwrap_or(8)).await?;
-    let registry = Registry::new(db.clone(), Duration::from_secs(30));
+    let registry = Registry::new(db.clone(), Duration::from_secs(30), LimitSet::default());
     let (tenants, _) = setup::provision(&db, &registry, 0..n, jobs).await?;
     let conn = db.connection();
     let options = FleetOptions { jobs, continue_on_error: false };

@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use serde_json::json;
+use tenantry_service::limits::LimitSet;
 use tenantry_service::tenants::Registry;
 
 use crate::report::figure;
@@ -12,7 +13,7 @@ use crate::setup::{self, Bench};
 /// the last 10% (when N tenants already exist).
 pub async fn run(bench: &Bench, n: usize) -> anyhow::Result<()> {
     let db = bench.db(4).await?;
-    let registry = Registry::new(db.clone(), std::time::Duration::from_secs(30));
+    let registry = Registry::new(db.clone(), std::time::Duration::from_secs(30), LimitSet::default());
     let started = Instant::now();
     let (_, samples) = setup::provision(&db, &registry, 0..n, 1).await?;
     let total = started.elapsed().as_secs_f64();

@@ -12,6 +12,7 @@ use tenantry_migration::cli::{self as migration, Cli, CliError, Command, TenantA
 use tenantry_service::ServiceError;
 use tenantry_service::audit::Actor;
 use tenantry_service::db::{Db, PoolOptions, connect};
+use tenantry_service::limits::LimitSet;
 use tenantry_service::tenants::{NewTenant, Registry, Slug};
 use tenantry_service::transfer::{self, ImportTarget};
 use tenantry_service::values::Name;
@@ -115,7 +116,8 @@ async fn import(
     std::io::copy(input, &mut file).map_err(Failure::Io)?;
     std::io::Seek::rewind(&mut file).map_err(Failure::Io)?;
     // This process's own registry cache: the server's sees the new tenant on first use.
-    let registry = Registry::new(db.clone(), std::time::Duration::from_secs(1));
+    // Limits do not apply to loading an archive: the registry is only the provisioning path.
+    let registry = Registry::new(db.clone(), std::time::Duration::from_secs(1), LimitSet::default());
     let imported = transfer::import(db, &registry, actor, target, file).await.map_err(Failure::Service)?;
     let tenant = &imported.tenant;
     let rows: Vec<String> =

@@ -11,6 +11,7 @@
 //! key and what is wrong with it.
 
 mod database_url;
+mod limits;
 mod load;
 pub mod logging;
 mod values;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use database_url::DatabaseUrl;
+pub use limits::{Limit, LimitsSettings, MAX_CONCURRENT, MAX_QUOTA, MAX_RATE};
 pub use load::{Loaded, SettingsError};
 pub use values::{AdminToken, HeaderName, InvalidValue, PoolerMode};
 
@@ -48,6 +50,9 @@ pub struct Settings {
     /// Tenant export and import.
     #[serde(default)]
     pub transfer: TransferSettings,
+    /// Every tenant's limits and quotas unless its registry row sets its own.
+    #[serde(default)]
+    pub limits: LimitsSettings,
 }
 
 /// Tenant export and import (`GET /tenants/{slug}/export`, `POST /tenants/import`).

@@ -175,7 +175,11 @@ pub(crate) fn defaults() -> Result<ConfigBuilder<DefaultState>, ConfigError> {
         .set_default("database.tenant_shards", 5)?
         .set_default("database.max_lifetime_secs", 1800)?
         .set_default("tenancy.header", "X-Tenant")?
-        .set_default("tenancy.cache_ttl_secs", 30)
+        .set_default("tenancy.cache_ttl_secs", 30)?
+        .set_default("limits.requests_per_second", "unlimited")?
+        .set_default("limits.max_concurrent_requests", "unlimited")?
+        .set_default("limits.max_products", "unlimited")?
+        .set_default("limits.max_orders", "unlimited")
 }
 
 /// The settings file to read, if any. A set `APP_CONFIG_DIR` must be an existing absolute

@@ -268,3 +268,46 @@ fn the_readme_example_loads_and_spells_out_every_setting() {
         assert!(in_example.contains(&key), "the README's example lacks {key}");
     }
 }
+
+#[test]
+fn limits_default_to_unlimited_and_take_numbers_or_unlimited() {
+    let defaults = Settings::load_from(HashMap::new()).expect("defaults load").limits;
+    assert_eq!(defaults.requests_per_second, Limit::UNLIMITED);
+    assert_eq!(defaults.burst, None);
+    assert_eq!(defaults.max_concurrent_requests, Limit::UNLIMITED);
+    assert_eq!((defaults.max_products, defaults.max_orders), (Limit::UNLIMITED, Limit::UNLIMITED));
+
+    let set = Settings::load_from(vars(&[
+        ("APP__LIMITS__REQUESTS_PER_SECOND", "50"),
+        ("APP__LIMITS__BURST", "100"),
+        ("APP__LIMITS__MAX_CONCURRENT_REQUESTS", "8"),
+        ("APP__LIMITS__MAX_PRODUCTS", "0"),
+        ("APP__LIMITS__MAX_ORDERS", "unlimited"),
+    ]))
+    .expect("loads")
+    .limits;
+    assert_eq!(set.requests_per_second.get(), Some(50));
+    assert_eq!(set.burst, Some(100));
+    assert_eq!(set.max_concurrent_requests.get(), Some(8));
+    assert_eq!(set.max_products.get(), Some(0), "a quota of 0 allows no rows");
+    assert_eq!(set.max_orders, Limit::UNLIMITED);
+}
+
+#[test]
+fn a_limit_out_of_range_or_not_a_number_is_refused_naming_its_key() {
+    for (key, value) in [
+        ("APP__LIMITS__REQUESTS_PER_SECOND", "0"),
+        ("APP__LIMITS__REQUESTS_PER_SECOND", "-5"),
+        ("APP__LIMITS__REQUESTS_PER_SECOND", "1000001"),
+        ("APP__LIMITS__REQUESTS_PER_SECOND", "lots"),
+        ("APP__LIMITS__BURST", "unlimited"),
+        ("APP__LIMITS__MAX_CONCURRENT_REQUESTS", "0"),
+        ("APP__LIMITS__MAX_PRODUCTS", "-1"),
+        ("APP__LIMITS__MAX_ORDERS", "1.5"),
+    ] {
+        let err = Settings::load_from(vars(&[(key, value)])).expect_err("refused");
+        let field = key.trim_start_matches("APP__LIMITS__").to_lowercase();
+        let message = err.to_string();
+        assert!(message.contains(&format!("limits.{field}")), "{key}={value}: {message}");
+    }
+}

@@ -37,6 +37,16 @@ pub struct Model {
     pub created_at: DateTimeWithTimeZone,
     /// Last change to this row.
     pub updated_at: DateTimeWithTimeZone,
+    /// Requests per second on each instance's data plane; `None`: the default in settings.
+    pub requests_per_second: Option<i32>,
+    /// Token bucket size; `None`: the default in settings.
+    pub burst: Option<i32>,
+    /// Data-plane requests in flight at once on each instance; `None`: the default.
+    pub max_concurrent_requests: Option<i32>,
+    /// Products the tenant may hold; `None`: the default.
+    pub max_products: Option<i64>,
+    /// Orders the tenant may hold; `None`: the default.
+    pub max_orders: Option<i64>,
 }
 
 /// The registry has no relations: nothing references into tenant schemas from here.

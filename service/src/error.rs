@@ -1,7 +1,53 @@
 //! The service layer's one error type.
 
+use std::num::NonZeroU32;
+
 use derive_more::{Display, Error};
 use sea_orm::{DbErr, SqlErr};
+
+use crate::limits::Rate;
+
+/// Which of its limits a tenant's request was refused for.
+#[derive(Clone, Copy, Debug, Display, PartialEq, Eq)]
+pub enum Throttle {
+    /// Over its rate: a request conforms again in `retry_after` seconds (at least 1).
+    #[display(
+        "rate limit reached: requests_per_second is {} (burst {}) for this tenant; retry after {retry_after} s",
+        rate.per_second,
+        rate.burst
+    )]
+    Rate {
+        /// The rate in force.
+        rate: Rate,
+        /// Whole seconds until a request conforms.
+        retry_after: u64,
+    },
+    /// At its limit of requests in flight.
+    #[display("concurrency limit reached: max_concurrent_requests is {limit} for this tenant")]
+    Concurrency {
+        /// The limit in force.
+        limit: NonZeroU32,
+    },
+}
+
+impl Throttle {
+    /// Whole seconds the client should wait before retrying (`Retry-After`).
+    pub fn retry_after(&self) -> u64 {
+        match self {
+            Self::Rate { retry_after, .. } => *retry_after,
+            // A slot frees when a request in flight ends, usually well within a second.
+            Self::Concurrency { .. } => 1,
+        }
+    }
+
+    /// The limit's name, as settings and the tenant's `limits` spell it (a metric label).
+    pub fn limit(&self) -> &'static str {
+        match self {
+            Self::Rate { .. } => "requests_per_second",
+            Self::Concurrency { .. } => "max_concurrent_requests",
+        }
+    }
+}
 
 /// Everything a service call can fail with. The API maps each variant to HTTP once.
 #[derive(Debug, Display, Error)]
@@ -24,6 +70,9 @@ pub enum ServiceError {
     /// The request is well-formed but names something that cannot be used.
     #[display("{_0}")]
     Unprocessable(#[error(not(source))] String),
+    /// The tenant is over one of its request limits on this instance: worth retrying later.
+    #[display("{_0}")]
+    Throttled(#[error(not(source))] Throttle),
     /// The input breaks a rule of the domain.
     #[display("{_0}")]
     Invalid(#[error(not(source))] String),
@@ -94,6 +143,7 @@ impl ServiceError {
             Self::Forbidden(m) => Self::Forbidden(m.clone()),
             Self::Conflict(m) => Self::Conflict(m.clone()),
             Self::Unprocessable(m) => Self::Unprocessable(m.clone()),
+            Self::Throttled(t) => Self::Throttled(*t),
             Self::Invalid(m) => Self::Invalid(m.clone()),
             Self::Unavailable(m) => Self::Unavailable(m.clone()),
             Self::Database(db) => Self::Unexpected(format!("database error: {db}")),

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod db;
 mod error;
 pub mod keys;
+pub mod limits;
 pub mod orders;
 pub mod page;
 pub mod products;
@@ -19,7 +20,7 @@ pub mod transfer;
 pub mod usage;
 pub mod values;
 
-pub use error::ServiceError;
+pub use error::{ServiceError, Throttle};
 pub use scope::TenantScope;
 pub use tenantry_entity as entity;
 pub use tenantry_pg::SchemaName;

@@ -6,6 +6,7 @@ use tenantry_entity::order::{self, Column, Entity as Order, Model};
 use tenantry_entity::product;
 
 use crate::db::Db;
+use crate::limits::quota::{self, RowQuota};
 use crate::page::{Page, PageRequest};
 use crate::values::{Money, Quantity};
 use crate::{ServiceError, TenantScope};
@@ -26,14 +27,20 @@ pub async fn list(
 
 /// Places an order. The total is the product's current price times the quantity, read and
 /// written in one transaction; the product row is share-locked so it cannot change price or
-/// disappear in between. A product that does not exist in this tenant is unprocessable.
+/// disappear in between. A product that does not exist in this tenant is unprocessable. Under
+/// a quota, the same transaction first takes the tenant's quota lock and counts (see
+/// [`quota`]); at the quota, a conflict and nothing written.
 pub async fn create(
     db: &Db,
     scope: &TenantScope,
+    limit: Option<RowQuota>,
     product_id: i64,
     quantity: Quantity,
 ) -> Result<Model, ServiceError> {
     db.atomic(scope, async |tx| {
+        if let Some(limit) = limit {
+            quota::reserve::<Order>(tx, scope, limit).await?;
+        }
         let product = scope
             .find::<product::Entity>()
             .filter(product::Column::Id.eq(product_id))

@@ -8,6 +8,7 @@ use tenantry_entity::product::{self, Column, Entity as Product, Model};
 
 use crate::db::{Db, Work};
 use crate::error::OnConflict;
+use crate::limits::quota::{self, RowQuota};
 use crate::page::{Page, PageRequest};
 use crate::values::{Description, Money, Name};
 use crate::{ServiceError, TenantScope};
@@ -65,15 +66,33 @@ fn in_id_order(select: Select<Product>) -> Select<Product> {
     select.order_by_asc(Column::Id)
 }
 
-/// Creates a product.
-pub async fn create(db: &Db, scope: &TenantScope, new: NewProduct) -> Result<Model, ServiceError> {
+/// Creates a product. Under a quota, counted and inserted in one transaction under the
+/// tenant's quota lock (see [`quota`]); a tenant at its quota gets a conflict and nothing is
+/// written. Without one, a single statement as before.
+pub async fn create(
+    db: &Db,
+    scope: &TenantScope,
+    limit: Option<RowQuota>,
+    new: NewProduct,
+) -> Result<Model, ServiceError> {
     let row = product::ActiveModel {
         name: Set(new.name.into_inner()),
         description: Set(new.description.map(Description::into_inner)),
         price: Set(new.price.get()),
         ..Default::default()
     };
-    db.run(scope, async |work| Ok(scope.insert(row.clone()).exec_with_returning(work).await?)).await
+    match limit {
+        None => {
+            db.run(scope, async |work| Ok(scope.insert(row.clone()).exec_with_returning(work).await?)).await
+        }
+        Some(limit) => {
+            db.atomic(scope, async |tx| {
+                quota::reserve::<Product>(tx, scope, limit).await?;
+                Ok(scope.insert(row.clone()).exec_with_returning(tx).await?)
+            })
+            .await
+        }
+    }
 }
 
 /// One product by id.

@@ -50,9 +50,14 @@ impl TestApp {
     /// Starts a second instance of the application on this one's database, as a second server
     /// of the same deployment would run: its own caches, the same registry. Drop it first.
     pub async fn spawn_beside(&self) -> Self {
+        self.spawn_beside_with(&[]).await
+    }
+
+    /// [`TestApp::spawn_beside`] with default settings plus `overrides` (`APP__...` variables).
+    pub async fn spawn_beside_with(&self, overrides: &[(&str, &str)]) -> Self {
         let db = self.db.beside();
         let url = db.url().to_owned();
-        Self::start(db, url, None, &[]).await
+        Self::start(db, url, None, overrides).await
     }
 
     /// Starts the application on `db` (e.g. a [`crate::CitusDb`]'s coordinator database, by a

@@ -7,6 +7,7 @@ mod docs;
 mod fields;
 mod health;
 mod keys;
+mod limits;
 mod metrics;
 mod orders;
 mod paging;

@@ -6,6 +6,7 @@ use chrono::{DateTime, FixedOffset};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tenantry_service::entity::order;
+use tenantry_service::limits::quota::RowQuota;
 use tenantry_service::orders;
 use tenantry_service::values::Quantity;
 use utoipa::{IntoParams, ToSchema};
@@ -89,6 +90,7 @@ async fn list_orders(
 /// Places an order; its total is the product's current price times the quantity.
 #[utoipa::path(tag = "orders", security(("api_key" = [])), request_body = CreateOrder, responses(
     (status = 201, body = OrderBody, description = "Placed", headers(("Location" = String, description = "The order's URL"))),
+    (status = 409, body = Problem, description = "The tenant holds as many orders as its `max_orders` quota allows; the detail names the quota and its value, and nothing was written"),
     (status = 422, body = Problem, description = "No such product in this tenant"),
 ))]
 #[post("/orders")]
@@ -98,7 +100,14 @@ async fn create_order(
     body: web::Json<CreateOrder>,
 ) -> Result<HttpResponse, ApiError> {
     let quantity = Quantity::parse(body.quantity)?;
-    let order = orders::create(&state.db, &tenant.0.scope, body.product_id, quantity).await?;
+    let order = orders::create(
+        &state.db,
+        &tenant.0.scope,
+        RowQuota::orders(tenant.0.limits.max_orders),
+        body.product_id,
+        quantity,
+    )
+    .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/orders/{}", order.id)))
         .json(OrderBody::from(order)))

@@ -6,6 +6,7 @@ use chrono::{DateTime, FixedOffset};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tenantry_service::entity::product;
+use tenantry_service::limits::quota::RowQuota;
 use tenantry_service::products::{self, NewProduct, ProductChanges};
 use tenantry_service::values::{Description, Money, Name};
 use utoipa::{IntoParams, ToSchema};
@@ -105,9 +106,10 @@ async fn list_products(
     Ok(HttpResponse::Ok().json(Paged::from_page(page, ProductBody::from)))
 }
 
-/// Creates a product.
+/// Creates a product (409 once the tenant's `max_products` quota is reached).
 #[utoipa::path(tag = "products", security(("api_key" = [])), request_body = CreateProduct, responses(
     (status = 201, body = ProductBody, description = "Created", headers(("Location" = String, description = "The product's URL"))),
+    (status = 409, body = Problem, description = "The tenant holds as many products as its `max_products` quota allows; the detail names the quota and its value, and nothing was written"),
 ))]
 #[post("/products")]
 async fn create_product(
@@ -121,7 +123,9 @@ async fn create_product(
         description: body.description.map(Description::parse).transpose()?,
         price: Money::price(body.price.into())?,
     };
-    let product = products::create(&state.db, &tenant.0.scope, new).await?;
+    let product =
+        products::create(&state.db, &tenant.0.scope, RowQuota::products(tenant.0.limits.max_products), new)
+            .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/products/{}", product.id)))
         .json(ProductBody::from(product)))

@@ -14,6 +14,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::cluster::PlacementBody;
 use super::fields::{not_null, present};
 use super::keys::KeyBody;
+use super::limits::{self, LimitsBody, LimitsChangeBody};
 use super::paging::{PageQuery, Paged};
 use super::params::{PathSlug, Query};
 use crate::ApiError;
@@ -50,6 +51,12 @@ struct UpdateTenant {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = StateBody)]
     state: Option<Option<StateBody>>,
+    /// Limits and quotas: each number sets one, `null` clears it back to the default in
+    /// settings; `"limits": null` clears them all. A new rate applies to this instance's next
+    /// request, and to other instances' within `tenancy.cache_ttl_secs`.
+    #[serde(default, deserialize_with = "limits::deserialize_change")]
+    #[schema(value_type = Option<LimitsChangeBody>)]
+    limits: Option<Option<LimitsChangeBody>>,
 }
 
 /// `{slug}`: the tenant, as [`PathSlug`] reads it.
@@ -111,11 +118,14 @@ pub(super) struct TenantBody {
     version: Option<String>,
     created_at: DateTime<FixedOffset>,
     updated_at: DateTime<FixedOffset>,
+    /// Its own limits and quotas; `null` values are the defaults in settings.
+    limits: LimitsBody,
 }
 
 impl From<tenant::Model> for TenantBody {
     fn from(m: tenant::Model) -> Self {
         Self {
+            limits: LimitsBody::from(&m),
             slug: m.slug,
             schema: m.schema_name,
             name: m.name,
@@ -151,7 +161,7 @@ async fn create_tenant(
         .json(body))
 }
 
-/// Changes a tenant's slug or display name, suspends or reactivates it.
+/// Changes a tenant's slug, display name or limits and quotas, suspends or reactivates it.
 #[utoipa::path(tag = "tenants", params(SlugParam), request_body = UpdateTenant,
     security(("admin_token" = [])), responses(
     (status = 200, body = TenantBody, description = "The tenant as changed"),
@@ -170,6 +180,7 @@ async fn update_tenant(
         slug: not_null("slug", body.slug)?.map(|s| Slug::parse(&s)).transpose()?,
         name: not_null("name", body.name)?.map(|n| Name::parse("name", n)).transpose()?,
         state: not_null("state", body.state)?.map(State::from),
+        limits: limits::change(body.limits)?,
     };
     let tenant = tenants::update(&state.db, &state.registry, &actor.0, &slug.0, change).await?;
     Ok(HttpResponse::Ok().json(TenantBody::from(tenant)))

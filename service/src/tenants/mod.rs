@@ -20,6 +20,7 @@ use crate::audit::{Actor, Change, audited};
 use crate::db::{Db, On, Tx};
 use crate::error::OnConflict;
 use crate::keys::{self, IssuedKey, Keyring};
+use crate::limits::LimitsChange;
 use crate::page::{Page, PageRequest};
 use crate::values::Name;
 use crate::{SchemaName, ServiceError};
@@ -118,14 +119,18 @@ pub struct TenantChange {
     pub name: Option<Name>,
     /// A new lifecycle state.
     pub state: Option<State>,
+    /// New limits and quotas, or ones cleared back to the defaults.
+    pub limits: LimitsChange,
 }
 
-/// Changes a tenant's slug, display name and/or lifecycle state in one registry statement.
+/// Changes a tenant's slug, display name, lifecycle state and/or limits in one registry
+/// statement, audited in the same transaction.
 /// Keys name the tenant by id, so they keep working after a rename; the old slug names
 /// nothing (404) and may be taken by another tenant; a slug already taken is a conflict.
 /// Changes take effect at once on this instance and within the registry TTL on others, where
 /// a stale entry still names the right tenant by id (a stale slug can only refuse a request
-/// whose tenant header names the new slug).
+/// whose tenant header names the new slug). New limits apply to the next request here: the
+/// registry entry is replaced, and the tenant's token bucket is rebuilt when its rate changes.
 pub async fn update(
     db: &Db,
     registry: &Registry,
@@ -133,12 +138,16 @@ pub async fn update(
     slug: &Slug,
     change: TenantChange,
 ) -> Result<tenant::Model, ServiceError> {
-    let detail = json!({
+    let mut detail = json!({
         "slug": change.slug.as_ref().map(Slug::as_str),
         "name": change.name.as_ref().map(Name::as_str),
         "state": change.state.map(|s| s.to_value()),
     });
-    let TenantChange { slug: new_slug, name, state } = change;
+    // Only a change that touches limits records them: the values set, `null` for cleared.
+    if !change.limits.is_empty() {
+        detail["limits"] = change.limits.detail();
+    }
+    let TenantChange { slug: new_slug, name, state, limits } = change;
     let mut update = tenant::Entity::update_many()
         .col_expr(tenant::Column::UpdatedAt, Expr::current_timestamp())
         .filter(tenant::Column::Slug.eq(slug.as_str()));
@@ -151,6 +160,7 @@ pub async fn update(
     if let Some(state) = state {
         update = update.col_expr(tenant::Column::State, Expr::value(state));
     }
+    let update = limits.apply(update);
     let model = audited(db, actor, audit_of("tenant.update", slug, detail), async |tx| {
         let updated = update.clone().exec_with_returning(tx).await;
         let updated = updated

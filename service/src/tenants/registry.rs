@@ -4,7 +4,9 @@
 //! label that a later tenant may carry again, an id is never reused, and neither is the schema
 //! derived from it. So however stale an entry is, on whichever instance, it can only name the
 //! tenant it was read for: the worst it can do is serve a suspension late or point at a schema
-//! that is gone (which refuses the request). A hit costs no database query. Provisioning,
+//! that is gone (which refuses the request). A hit costs no database query, and the tenant
+//! comes with the limits in force for it (its row's, else the defaults), so enforcing them
+//! costs none either. Provisioning,
 //! suspension and deletion through this instance update the cache at once; changes made
 //! elsewhere are seen within the TTL. Unknown ids are cached too.
 
@@ -16,6 +18,7 @@ use tenantry_entity::tenant::{self, State};
 
 use super::Slug;
 use crate::db::{Db, On};
+use crate::limits::{LimitSet, Limits};
 use crate::{SchemaName, ServiceError, TenantScope};
 
 /// Most entries each cache (this registry, the keyring) keeps; beyond it the least used are
@@ -33,6 +36,8 @@ pub struct ResolvedTenant {
     pub scope: TenantScope,
     /// Whether requests may be served.
     pub state: State,
+    /// The limits and quotas in force for it.
+    pub limits: Limits,
 }
 
 /// The cached tenant registry.
@@ -40,11 +45,13 @@ pub struct ResolvedTenant {
 pub struct Registry {
     db: Db,
     cache: Cache<i64, Option<ResolvedTenant>>,
+    defaults: LimitSet,
 }
 
 impl Registry {
-    /// A registry over `db` whose entries are trusted for `ttl`.
-    pub fn new(db: Db, ttl: Duration) -> Self {
+    /// A registry over `db` whose entries are trusted for `ttl`, resolving tenants with
+    /// `defaults` for the limits their rows leave unset.
+    pub fn new(db: Db, ttl: Duration, defaults: LimitSet) -> Self {
         let evictions = db.meters().registry.evictions.clone();
         let cache = Cache::builder()
             .max_capacity(CACHE_CAPACITY)
@@ -55,16 +62,17 @@ impl Registry {
                 }
             })
             .build();
-        Self { db, cache }
+        Self { db, cache, defaults }
     }
 
     /// The active tenant with registry id `id`. Unknown: not found; suspended: forbidden.
     pub async fn resolve(&self, id: i64) -> Result<ResolvedTenant, ServiceError> {
         let db = self.db.clone();
+        let defaults = self.defaults;
         let entry = self
             .cache
             .entry(id)
-            .or_try_insert_with(async move { load(&db, id).await })
+            .or_try_insert_with(async move { load(&db, id, &defaults).await })
             .await
             .map_err(ServiceError::from_shared)?;
         let meters = &self.db.meters().registry;
@@ -85,7 +93,7 @@ impl Registry {
 
     /// Records a tenant as it now is (after provisioning or a state change).
     pub async fn remember(&self, model: &tenant::Model) -> Result<(), ServiceError> {
-        let resolved = resolved(model)?;
+        let resolved = resolved(model, &self.defaults)?;
         self.cache.insert(resolved.id, Some(resolved)).await;
         Ok(())
     }
@@ -96,15 +104,15 @@ impl Registry {
     }
 }
 
-async fn load(db: &Db, id: i64) -> Result<Option<ResolvedTenant>, ServiceError> {
+async fn load(db: &Db, id: i64, defaults: &LimitSet) -> Result<Option<ResolvedTenant>, ServiceError> {
     let model = db.run(On::Control, async |work| Ok(tenant::Entity::find_by_id(id).one(work).await?)).await?;
-    model.as_ref().map(resolved).transpose()
+    model.as_ref().map(|m| resolved(m, defaults)).transpose()
 }
 
 /// The registry row as a request needs it. The schema is the stored one, parsed: for tenants
 /// provisioned before schemas were derived from ids it is `tenant_<slug>`, and it is unique
 /// and never reused either way.
-fn resolved(model: &tenant::Model) -> Result<ResolvedTenant, ServiceError> {
+fn resolved(model: &tenant::Model, defaults: &LimitSet) -> Result<ResolvedTenant, ServiceError> {
     let schema = SchemaName::parse(&model.schema_name).map_err(|e| {
         ServiceError::Unexpected(format!("registry row {} holds an invalid schema name: {e}", model.id))
     })?;
@@ -113,5 +121,6 @@ fn resolved(model: &tenant::Model) -> Result<ResolvedTenant, ServiceError> {
         slug: Slug::parse(&model.slug)?,
         scope: TenantScope::new(schema),
         state: model.state,
+        limits: LimitSet::of(model)?.over(defaults),
     })
 }

@@ -11,6 +11,7 @@ mod health;
 mod hostile;
 mod identity;
 mod isolation;
+mod limits;
 mod metrics;
 mod migration_cli;
 mod migrations;

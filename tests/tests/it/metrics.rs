@@ -7,7 +7,7 @@ use futures::StreamExt;
 use tenantry_tests::{ADMIN_TOKEN, TestApp};
 
 /// One sample of the exposition: metric name, labels, value.
-type Sample = (String, HashMap<String, String>, f64);
+pub(crate) type Sample = (String, HashMap<String, String>, f64);
 
 /// Parses the Prometheus text format (0.0.4) strictly enough to fail on anything malformed:
 /// every line is a comment (`# HELP`/`# TYPE`) or `name{label="value",...} number`.
@@ -41,7 +41,7 @@ fn parse(text: &str) -> Vec<Sample> {
     samples
 }
 
-async fn scrape(app: &TestApp) -> Vec<Sample> {
+pub(crate) async fn scrape(app: &TestApp) -> Vec<Sample> {
     let response =
         app.client.get(app.url("/metrics")).bearer_auth(ADMIN_TOKEN).send().await.expect("answers");
     assert_eq!(response.status(), 200);
@@ -50,7 +50,7 @@ async fn scrape(app: &TestApp) -> Vec<Sample> {
     parse(&response.text().await.expect("a body"))
 }
 
-fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     samples
         .iter()
         .find(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))

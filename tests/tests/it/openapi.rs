@@ -160,7 +160,7 @@ async fn each_route_lists_the_statuses_its_kind_of_route_can_answer() {
         let mut expected = vec![400, 431, 500];
         match security(&operation).as_deref() {
             Some("api_key") => {
-                expected.extend([401, 403, 503]);
+                expected.extend([401, 403, 429, 503]);
                 let header =
                     operation["parameters"].as_array().into_iter().flatten().find(|p| p["in"] == "header");
                 assert_eq!(header.map(|h| &h["name"]), Some(&json!("X-Tenant")), "{method} {path}");
@@ -186,6 +186,13 @@ async fn each_route_lists_the_statuses_its_kind_of_route_can_answer() {
     let shared = &doc["components"]["responses"];
     assert_eq!(shared["Unauthorized"]["headers"]["WWW-Authenticate"]["required"], true);
     assert_eq!(shared["Unavailable"]["headers"]["Retry-After"]["required"], true);
+    assert_eq!(shared["TooManyRequests"]["headers"]["Retry-After"]["required"], true);
+    // Row quotas: the creates document their 409.
+    for path in ["/products", "/orders"] {
+        assert!(doc["paths"][path]["post"]["responses"].get("409").is_some(), "POST {path} lists no 409");
+    }
+    let limits = &doc["components"]["schemas"]["LimitsChangeBody"]["properties"];
+    assert_eq!(limits["requests_per_second"]["minimum"], 1, "{limits}");
     // The API key determines the tenant: listing products cannot meet an unknown tenant.
     assert!(doc["paths"]["/products"]["get"]["responses"].get("404").is_none());
     assert!(doc["paths"]["/ready"]["get"]["responses"].get("503").is_some());
