@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 
-use tenantry_migration::cli::{self as migration, Cli, CliError, Command, TenantAction};
+use tenantry_migration::cli::{self as migration, AuditAction, Cli, CliError, Command, TenantAction};
 use tenantry_service::ServiceError;
-use tenantry_service::audit::Actor;
+use tenantry_service::audit::{self, Actor};
 use tenantry_service::db::{Db, PoolOptions, connect};
 use tenantry_service::limits::LimitSet;
 use tenantry_service::tenants::{NewTenant, Registry, Slug};
@@ -49,6 +49,9 @@ pub async fn run(
     input: &mut dyn Read,
     output: &mut dyn Write,
 ) -> Result<bool, Failure> {
+    if let Command::Audit { action: AuditAction::Verify } = &cli.command {
+        return verify_audit(cli, vars, output).await;
+    }
     let Command::Tenant { which, action } = &cli.command else {
         return migration::run(cli, vars, output).await.map_err(Failure::Migration);
     };
@@ -66,6 +69,17 @@ pub async fn run(
         credential: format!("cli:{}", vars.get("USER").map_or("operator", String::as_str)),
         request_id: None,
     };
+    let db = service_db(cli, vars).await?;
+    let done = match action {
+        TenantAction::Export => export(&db, &actor, &slug, output).await,
+        _ => import(&db, &actor, slug, name, into, input, output).await,
+    };
+    db.close().await;
+    done.map(|()| true)
+}
+
+/// A small pool on the database the settings name, for the commands that run service code.
+async fn service_db(cli: &Cli, vars: HashMap<String, String>) -> Result<Db, Failure> {
     let settings = migration::settings(cli, vars).map_err(Failure::Migration)?;
     let options = PoolOptions {
         max_connections: 2,
@@ -73,13 +87,30 @@ pub async fn run(
         statement_cache: 100,
         ..PoolOptions::from(&settings.database)
     };
-    let db = connect(settings.database.url.expose(), &options).await.map_err(Failure::Service)?;
-    let done = match action {
-        TenantAction::Export => export(&db, &actor, &slug, output).await,
-        _ => import(&db, &actor, slug, name, into, input, output).await,
-    };
+    connect(settings.database.url.expose(), &options).await.map_err(Failure::Service)
+}
+
+/// `audit verify`: the service's own walk of the hash chain; `Ok(false)` names the first entry
+/// that does not match.
+async fn verify_audit(
+    cli: &Cli,
+    vars: HashMap<String, String>,
+    output: &mut dyn Write,
+) -> Result<bool, Failure> {
+    let db = service_db(cli, vars).await?;
+    let verdict = audit::verify(&db).await;
     db.close().await;
-    done.map(|()| true)
+    let verdict = verdict.map_err(Failure::Service)?;
+    match verdict.first_mismatch {
+        None => writeln!(output, "audit log: {} entries checked, the chain is intact", verdict.checked),
+        Some((id, problem)) => writeln!(
+            output,
+            "audit log: entry {id} does not match ({problem}); {} entries checked",
+            verdict.checked
+        ),
+    }
+    .map_err(Failure::Io)?;
+    Ok(verdict.first_mismatch.is_none())
 }
 
 async fn export(db: &Db, actor: &Actor, slug: &Slug, output: &mut dyn Write) -> Result<(), Failure> {

@@ -79,6 +79,20 @@ pub enum Command {
         #[command(subcommand)]
         action: FleetAction,
     },
+    /// The audit log of control-plane changes.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+/// Actions on the audit log.
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Walk the hash chain as `GET /audit/verify` does: exit 0 if every entry matches, 1 naming
+    /// the first that does not.
+    Verify,
 }
 
 /// Which tenant a `tenant` command is about: exactly one of its slug or its schema (none for
@@ -193,9 +207,9 @@ pub enum CliError {
     /// Converting onto Citus could not start.
     #[display("{_0}")]
     Citus(crate::citus::CitusError),
-    /// `tenant export` and `tenant import` run the service's code: the `migration` binary
-    /// (crate `tenantry-cli`) runs them, not this library.
-    #[display("tenant export and import are run by the migration binary (tenantry-cli)")]
+    /// `tenant export`, `tenant import` and `audit verify` run the service's code: the
+    /// `migration` binary (crate `tenantry-cli`) runs them, not this library.
+    #[display("tenant export, tenant import and audit verify are run by the migration binary (tenantry-cli)")]
     #[from(ignore)]
     NeedsService,
 }
@@ -207,6 +221,7 @@ pub async fn run(cli: &Cli, vars: HashMap<String, String>, out: &mut dyn Write) 
     if matches!(
         cli.command,
         Command::Tenant { action: TenantAction::Export | TenantAction::Import { .. }, .. }
+            | Command::Audit { .. }
     ) {
         return Err(CliError::NeedsService);
     }
@@ -284,6 +299,7 @@ pub async fn run(cli: &Cli, vars: HashMap<String, String>, out: &mut dyn Write) 
             )?;
             failed == 0
         }
+        Command::Audit { .. } => return Err(CliError::NeedsService),
     };
     db.close().await?;
     Ok(ok)

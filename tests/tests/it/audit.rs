@@ -99,6 +99,33 @@ async fn an_entry_changed_behind_the_services_back_is_named_by_verify() {
     assert_eq!(verdict["ok"], false);
     assert_eq!(verdict["first_mismatch"], 2);
     assert_eq!(verdict["problem"], "its content does not match its hash");
+    let (intact, said) = verify_with_the_tool(app.db.url()).await;
+    assert!(!intact, "the tool exits 1: {said}");
+    assert!(said.contains("entry 2 does not match (its content does not match its hash)"), "{said}");
+}
+
+/// `migration audit verify` on the database at `url`: whether the chain is intact, and what
+/// it printed.
+async fn verify_with_the_tool(url: &str) -> (bool, String) {
+    use clap::Parser;
+    let cli =
+        tenantry_migration::cli::Cli::try_parse_from(["migration", "--database-url", url, "audit", "verify"])
+            .expect("valid arguments");
+    let mut out = Vec::new();
+    let intact = tenantry_cli::run(&cli, Default::default(), &mut std::io::empty(), &mut out).await;
+    (intact.expect("the command runs"), String::from_utf8(out).expect("utf-8"))
+}
+
+#[tokio::test]
+async fn the_tool_verifies_an_intact_chain() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    app.create_tenant("globex").await;
+
+    let (intact, said) = verify_with_the_tool(app.db.url()).await;
+
+    assert!(intact, "{said}");
+    assert!(said.contains("entries checked, the chain is intact"), "{said}");
 }
 
 #[tokio::test]
