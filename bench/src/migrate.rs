@@ -19,7 +19,7 @@ pub async fn run(bench: &Bench, n: usize, jobs: usize) -> anyhow::Result<()> {
     let registry = Registry::new(db.clone(), Duration::from_secs(30), LimitSet::default());
     let (tenants, _) = setup::provision(&db, &registry, 0..n, jobs).await?;
     let conn = db.connection();
-    let options = FleetOptions { jobs, continue_on_error: false };
+    let options = FleetOptions { jobs, continue_on_error: false, actor: "bench" };
     let ctx = json!({"tenants": n, "jobs": jobs});
 
     let started = Instant::now();

@@ -65,10 +65,7 @@ pub async fn run(
         Failure::Service(ServiceError::Invalid("name the tenant by its slug (--tenant SLUG)".to_owned()))
     })?;
     let slug = Slug::parse(slug).map_err(Failure::Service)?;
-    let actor = Actor {
-        credential: format!("cli:{}", vars.get("USER").map_or("operator", String::as_str)),
-        request_id: None,
-    };
+    let actor = Actor { credential: migration::operator(&vars), request_id: None };
     let db = service_db(cli, vars).await?;
     let done = match action {
         TenantAction::Export => export(&db, &actor, &slug, output).await,

@@ -214,6 +214,12 @@ pub enum CliError {
     NeedsService,
 }
 
+/// Who runs the tool, as the audit log records it: `cli:<login name>` (`$USER`), or
+/// `cli:operator` where the environment does not say.
+pub fn operator(vars: &HashMap<String, String>) -> String {
+    format!("cli:{}", vars.get("USER").map_or("operator", String::as_str))
+}
+
 /// Runs a parsed command with the settings `vars` give (the process environment, for the
 /// binary), writing its report to `out`. Logs which database it uses and any settings
 /// warnings. `Ok(false)` means some tenant failed, or the tenant asked about has no schema.
@@ -225,6 +231,7 @@ pub async fn run(cli: &Cli, vars: HashMap<String, String>, out: &mut dyn Write) 
     ) {
         return Err(CliError::NeedsService);
     }
+    let actor = operator(&vars);
     let settings = settings(cli, vars)?;
     let (url, timeout) = (settings.database.url.expose(), settings.database.acquire_timeout);
     let writes = !matches!(
@@ -265,7 +272,7 @@ pub async fn run(cli: &Cli, vars: HashMap<String, String>, out: &mut dyn Write) 
             true
         }
         Command::Tenant { action, .. } => match &tenant {
-            Some((tenant, schema)) => run_tenant(&db, tenant, schema, action, out).await?,
+            Some((tenant, schema)) => run_tenant(&db, tenant, schema, action, &actor, out).await?,
             None => false,
         },
         Command::Tenants { action: FleetAction::Status } => {
@@ -277,7 +284,11 @@ pub async fn run(cli: &Cli, vars: HashMap<String, String>, out: &mut dyn Write) 
             true
         }
         Command::Tenants { action: FleetAction::Up { jobs, continue_on_error } } => {
-            let options = FleetOptions { jobs: usize::from(*jobs), continue_on_error: *continue_on_error };
+            let options = FleetOptions {
+                jobs: usize::from(*jobs),
+                continue_on_error: *continue_on_error,
+                actor: &actor,
+            };
             let report = run_fleet(&db, options).await?;
             match cli.output {
                 Output::Text => write_summary(out, &report)?,
@@ -341,6 +352,7 @@ async fn run_tenant(
     tenant: &RegisteredTenant,
     schema: &SchemaName,
     action: &TenantAction,
+    actor: &str,
     out: &mut dyn Write,
 ) -> Result<bool, CliError> {
     let direction = match action {
@@ -361,7 +373,7 @@ async fn run_tenant(
         TenantAction::Down { steps } => Direction::Down(Some(*steps)),
         TenantAction::Export | TenantAction::Import { .. } => return Err(CliError::NeedsService),
     };
-    let outcome = fleet::migrate_registered(db, schema, direction).await?.ok_or_else(|| {
+    let outcome = fleet::migrate_registered(db, schema, direction, actor).await?.ok_or_else(|| {
         CliError::NotRegistered(format!("{} (deleted meanwhile)", TenantRef::Schema(schema)))
     })?;
     let verb = if matches!(direction, Direction::Up(_)) { "applied" } else { "rolled back" };

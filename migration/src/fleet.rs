@@ -16,6 +16,7 @@ use sea_orm_migration::sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityName, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
+use tenantry_entity::audit_chain::{self, NewEntry};
 use tenantry_entity::tenant as registry;
 
 use crate::runner::{Direction, TenantOutcome, migrate_tenant_in};
@@ -25,6 +26,8 @@ use tenantry_pg::{CONTROL_SCHEMA, SchemaName};
 /// One row of the registry, as far as migrations care.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegisteredTenant {
+    /// The tenant's registry id.
+    pub id: i64,
     /// The tenant's slug.
     pub slug: String,
     /// The schema name as stored; parsed before any use.
@@ -97,11 +100,13 @@ impl FleetReport {
 
 /// Options of a fleet `up` run.
 #[derive(Clone, Copy, Debug)]
-pub struct FleetOptions {
+pub struct FleetOptions<'a> {
     /// Tenants migrated at once (at least 1).
     pub jobs: usize,
     /// Keep going after a tenant fails (otherwise the remaining tenants are skipped).
     pub continue_on_error: bool,
+    /// Who runs it, as the audit log records it (e.g. `cli:alice`).
+    pub actor: &'a str,
 }
 
 /// How an operator names one tenant.
@@ -124,7 +129,7 @@ impl std::fmt::Display for TenantRef<'_> {
 
 impl From<registry::Model> for RegisteredTenant {
     fn from(m: registry::Model) -> Self {
-        Self { slug: m.slug, schema: m.schema_name, version: m.version }
+        Self { id: m.id, slug: m.slug, schema: m.schema_name, version: m.version }
     }
 }
 
@@ -171,21 +176,46 @@ pub async fn find_tenant(
 
 /// Migrates the tenant whose schema is `schema` in its own transaction, creating the schema if
 /// missing, and commits only if the tenant is still registered at the end (checked with its row
-/// locked, so a concurrent delete waits for the commit). `None`: not registered, nothing done
-/// (the transaction, `CREATE SCHEMA` included, is rolled back).
+/// locked, so a concurrent delete waits for the commit). A run that applied or rolled back
+/// migrations is recorded in the audit log as `tenant.migrate` by `actor`, in the same
+/// transaction. `None`: not registered, nothing done (the transaction, `CREATE SCHEMA`
+/// included, is rolled back).
 pub async fn migrate_registered(
     db: &DatabaseConnection,
     schema: &SchemaName,
     direction: Direction,
+    actor: &str,
 ) -> Result<Option<TenantOutcome>, DbErr> {
     let txn = db.begin().await?;
     let outcome = migrate_tenant_in(&txn, schema, direction).await?;
     // Checked last rather than first: locking the row before `migrate_tenant_in` takes its
     // advisory lock would let two runs on one tenant deadlock (each holding the row, one
     // waiting for the other's advisory lock, the other for the row to record its version).
-    if find_tenant(&txn, TenantRef::Schema(schema), true).await?.is_none() {
+    let Some(tenant) = find_tenant(&txn, TenantRef::Schema(schema), true).await? else {
         txn.rollback().await?;
         return Ok(None);
+    };
+    if !outcome.changed.is_empty() {
+        let (verb, steps) = match direction {
+            Direction::Up(steps) => ("up", steps),
+            Direction::Down(steps) => ("down", steps),
+        };
+        let change = serde_json::json!({
+            "direction": verb,
+            "steps": steps,
+            "changed": outcome.changed,
+            "version": outcome.version,
+        });
+        let entry = NewEntry {
+            action: "tenant.migrate",
+            tenant_id: Some(tenant.id),
+            tenant_slug: Some(&tenant.slug),
+            actor,
+            request_id: None,
+            outcome: "ok",
+            change: &change,
+        };
+        audit_chain::append(&txn, entry).await?;
     }
     txn.commit().await?;
     Ok(Some(outcome))
@@ -196,7 +226,7 @@ pub async fn migrate_registered(
 /// (for progress output).
 pub async fn migrate_fleet(
     db: &DatabaseConnection,
-    options: FleetOptions,
+    options: FleetOptions<'_>,
     on_done: &(dyn Fn(&FleetEntry) + Sync),
 ) -> Result<FleetReport, DbErr> {
     Ok(migrate_tenants(db, registered_tenants(db).await?, options, on_done).await)
@@ -206,7 +236,7 @@ pub async fn migrate_fleet(
 pub async fn migrate_tenants(
     db: &DatabaseConnection,
     tenants: Vec<RegisteredTenant>,
-    options: FleetOptions,
+    options: FleetOptions<'_>,
     on_done: &(dyn Fn(&FleetEntry) + Sync),
 ) -> FleetReport {
     let latest = TenantMigrator::latest_version();
@@ -219,7 +249,7 @@ pub async fn migrate_tenants(
             } else if stop.load(Ordering::Acquire) {
                 TenantResult::Skipped
             } else {
-                let result = migrate_one(db, &tenant.schema).await;
+                let result = migrate_one(db, &tenant.schema, options.actor).await;
                 if matches!(result, TenantResult::Failed(_)) && !options.continue_on_error {
                     stop.store(true, Ordering::Release);
                 }
@@ -236,12 +266,12 @@ pub async fn migrate_tenants(
     FleetReport { entries }
 }
 
-async fn migrate_one(db: &DatabaseConnection, schema: &str) -> TenantResult {
+async fn migrate_one(db: &DatabaseConnection, schema: &str, actor: &str) -> TenantResult {
     let schema = match SchemaName::parse(schema) {
         Ok(schema) => schema,
         Err(e) => return TenantResult::Failed(format!("invalid schema name in the registry: {e}")),
     };
-    match migrate_registered(db, &schema, Direction::Up(None)).await {
+    match migrate_registered(db, &schema, Direction::Up(None), actor).await {
         Ok(Some(outcome)) => TenantResult::Migrated { applied: outcome.changed, version: outcome.version },
         Ok(None) => TenantResult::Deleted,
         Err(e) => TenantResult::Failed(e.to_string()),

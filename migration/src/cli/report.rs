@@ -10,7 +10,10 @@ use crate::tenant::{TenantMigrator, VERSIONS};
 
 /// Runs the fleet with a progress bar on a terminal, or a plain line per tenant otherwise;
 /// the registry is read once, for the bar's length and the run alike.
-pub(super) async fn run_fleet(db: &DatabaseConnection, options: FleetOptions) -> Result<FleetReport, DbErr> {
+pub(super) async fn run_fleet(
+    db: &DatabaseConnection,
+    options: FleetOptions<'_>,
+) -> Result<FleetReport, DbErr> {
     let tenants = fleet::registered_tenants(db).await?;
     let total = tenants.len() as u64;
     let bar = std::io::stderr().is_terminal().then(|| {

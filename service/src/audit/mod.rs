@@ -3,14 +3,13 @@
 //! behind the service's back is found by [`verify`]. The service only appends: there is no
 //! function to change or delete an entry.
 
-mod chain;
-
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::Value;
-use tenantry_entity::audit_entry::{self, Column, Entity as AuditLog, Model};
+use tenantry_entity::audit_entry::{Column, Entity as AuditLog, Model};
 
-pub use chain::GENESIS;
+use tenantry_entity::audit_chain;
+pub use tenantry_entity::audit_chain::GENESIS;
 
 use crate::ServiceError;
 use crate::db::{Db, On, Tx};
@@ -38,32 +37,19 @@ pub struct Change {
     pub detail: Value,
 }
 
-/// Appends an entry for `change` with `outcome` on `tx`, chained to the newest entry. The
-/// table lock (which only other appends wait for; readers do not) keeps the chain a line:
-/// two transactions can never both chain to the same entry.
+/// Appends an entry for `change` with `outcome` on `tx`, chained to the newest entry (see
+/// [`audit_chain::append`]).
 pub async fn append(tx: &Tx, actor: &Actor, change: &Change, outcome: &str) -> Result<(), ServiceError> {
-    tx.execute_unprepared("LOCK TABLE tenantry.audit_log IN SHARE ROW EXCLUSIVE MODE").await?;
-    let last = AuditLog::find().order_by_desc(Column::Id).limit(1).one(tx).await?;
-    let (id, prev_hash) = match last {
-        Some(last) => (last.id + 1, last.hash),
-        None => (1, GENESIS.to_owned()),
-    };
-    let mut entry = Model {
-        id,
-        at: Utc::now().trunc_subsecs(6).into(),
-        action: change.action.to_owned(),
+    let entry = audit_chain::NewEntry {
+        action: change.action,
         tenant_id: change.tenant_id,
-        tenant_slug: change.tenant_slug.clone(),
-        actor: actor.credential.clone(),
-        request_id: actor.request_id.clone(),
-        outcome: outcome.to_owned(),
-        change: change.detail.to_string(),
-        prev_hash,
-        hash: String::new(),
+        tenant_slug: change.tenant_slug.as_deref(),
+        actor: &actor.credential,
+        request_id: actor.request_id.as_deref(),
+        outcome,
+        change: &change.detail,
     };
-    entry.hash = chain::hash(&entry);
-    AuditLog::insert(audit_entry::ActiveModel::from(entry)).exec_without_returning(tx).await?;
-    Ok(())
+    Ok(audit_chain::append(tx, entry).await?)
 }
 
 /// Runs `work` in one transaction with its audit entry: on success the entry (outcome `ok`,
@@ -178,7 +164,7 @@ async fn verify_on(conn: &impl ConnectionTrait) -> Result<Verdict, ServiceError>
                 Some("an entry before it is missing")
             } else if entry.prev_hash != prev_hash {
                 Some("its previous hash does not match the entry before it")
-            } else if chain::hash(entry) != entry.hash {
+            } else if audit_chain::hash(entry) != entry.hash {
                 Some("its content does not match its hash")
             } else {
                 None

@@ -158,3 +158,42 @@ async fn a_refused_tenant_move_is_recorded_with_where_it_was_to_go() {
     assert_eq!(recorded[0]["change"], json!({"to": "127.0.0.1:5432"}));
     assert!(recorded[0]["outcome"].as_str().is_some_and(|o| o.starts_with("refused: ")), "{recorded:?}");
 }
+
+/// Runs the `migration` tool as operator `alice` on the database at `url`.
+async fn tool_as_alice(url: &str, args: &[&str]) -> String {
+    use clap::Parser;
+    let head = ["migration", "--database-url", url];
+    let cli = tenantry_migration::cli::Cli::try_parse_from(head.iter().chain(args).copied())
+        .expect("valid arguments");
+    let vars = [("USER".to_owned(), "alice".to_owned())].into_iter().collect();
+    let mut out = Vec::new();
+    let ran = tenantry_cli::run(&cli, vars, &mut std::io::empty(), &mut out).await;
+    assert!(ran.expect("the command runs"), "{}", String::from_utf8_lossy(&out));
+    String::from_utf8(out).expect("utf-8")
+}
+
+/// A migration the tool applies or rolls back is a control-plane change too: recorded, by the
+/// operator, in the tenant's migration transaction; a run with nothing to do records nothing.
+#[tokio::test]
+async fn a_tenants_migrations_run_by_the_tool_are_recorded_with_the_operator() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let url = app.db.url().to_owned();
+
+    tool_as_alice(&url, &["tenant", "--tenant", "acme", "down", "-n", "1"]).await;
+    tool_as_alice(&url, &["tenants", "up"]).await;
+    tool_as_alice(&url, &["tenants", "up"]).await;
+
+    let migrations = entries(&app, "?action=tenant.migrate").await;
+    assert_eq!(migrations.len(), 2, "a no-op run records nothing: {migrations:?}");
+    let tenant_id = entries(&app, "?action=tenant.provision").await[0]["tenant_id"].clone();
+    for (entry, direction) in migrations.iter().zip(["down", "up"]) {
+        assert_eq!(entry["actor"], "cli:alice", "{entry}");
+        assert_eq!(entry["tenant"], "acme", "{entry}");
+        assert_eq!(entry["tenant_id"], tenant_id, "{entry}");
+        assert_eq!(entry["change"]["direction"], direction, "{entry}");
+        assert_eq!(entry["change"]["changed"].as_array().map(Vec::len), Some(1), "{entry}");
+    }
+    assert_eq!(migrations[1]["change"]["version"], app.get("/tenants/acme", None).await.body["version"]);
+    assert_eq!(app.get("/audit/verify", None).await.body["ok"], true, "chained as the service chains");
+}

@@ -142,7 +142,7 @@ async fn a_tenant_deleted_during_a_fleet_run_is_not_recreated_as_an_orphan() {
         }
     };
 
-    let options = FleetOptions { jobs: 1, continue_on_error: false };
+    let options = FleetOptions { jobs: 1, continue_on_error: false, actor: "test" };
     let report = migrate_fleet(&db, options, &delete_b).await.expect("fleet run");
 
     let results: Vec<&TenantResult> = report.entries.iter().map(|e| &e.result).collect();
@@ -214,7 +214,7 @@ async fn concurrent_ups_of_a_registered_tenant_neither_fail_nor_deadlock() {
     let up = tenantry_migration::runner::Direction::Up(None);
 
     let runs = futures::future::join_all(
-        (0..8).map(|_| tenantry_migration::fleet::migrate_registered(&db, &schema, up)),
+        (0..8).map(|_| tenantry_migration::fleet::migrate_registered(&db, &schema, up, "test")),
     )
     .await;
 

@@ -156,7 +156,7 @@ async fn a_failing_tenant_leaves_the_others_migrated_and_is_reported() {
     let test_db = TestDb::new().await;
     let db = fleet_with_broken_b(&test_db).await;
 
-    let options = FleetOptions { jobs: 2, continue_on_error: true };
+    let options = FleetOptions { jobs: 2, continue_on_error: true, actor: "test" };
     let report = migrate_fleet(&db, options, &|_| {}).await.expect("fleet run");
 
     let results: Vec<(&str, &TenantResult)> =
@@ -180,7 +180,7 @@ async fn without_continue_on_error_tenants_after_a_failure_are_skipped() {
     let test_db = TestDb::new().await;
     let db = fleet_with_broken_b(&test_db).await;
 
-    let options = FleetOptions { jobs: 1, continue_on_error: false };
+    let options = FleetOptions { jobs: 1, continue_on_error: false, actor: "test" };
     let report = migrate_fleet(&db, options, &|_| {}).await.expect("fleet run");
 
     let results: Vec<&TenantResult> = report.entries.iter().map(|e| &e.result).collect();
@@ -218,7 +218,7 @@ async fn a_fleet_run_with_nothing_to_do_answers_from_the_registry() {
     for slug in ["a", "b"] {
         register(&db, slug).await;
     }
-    let options = FleetOptions { jobs: 2, continue_on_error: false };
+    let options = FleetOptions { jobs: 2, continue_on_error: false, actor: "test" };
     migrate_fleet(&db, options, &|_| {}).await.expect("first run");
     // Remove a ledger behind the registry's back: a run that looked at tenants would fail.
     db.execute_unprepared("DROP TABLE tenant_a.seaql_migrations").await.expect("drop ledger");

@@ -1,8 +1,59 @@
-//! The hash chain: what an entry's hash covers, and how it is computed.
+//! The audit log's hash chain: what an entry's hash covers, how it is computed, and the one way
+//! an entry is appended ([`append`]), shared by the service and the `migration` tool's fleet
+//! runs so that both chain entries alike.
 
-use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use chrono::{DateTime, FixedOffset, SecondsFormat, SubsecRound, Utc};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryOrder, QuerySelect};
 use sha2::{Digest, Sha256};
-use tenantry_entity::audit_entry::Model;
+
+use crate::audit_entry::{self, Column, Entity as AuditLog, Model};
+
+/// What an entry records, before it is chained.
+#[derive(Clone, Debug)]
+pub struct NewEntry<'a> {
+    /// What is done, e.g. `tenant.provision`.
+    pub action: &'a str,
+    /// The tenant's registry id, if the change concerns one that exists.
+    pub tenant_id: Option<i64>,
+    /// The tenant's slug as it was named.
+    pub tenant_slug: Option<&'a str>,
+    /// Which credential made the change (never the secret).
+    pub actor: &'a str,
+    /// The request's id, if it had one.
+    pub request_id: Option<&'a str>,
+    /// `ok`, or `refused: <why>`.
+    pub outcome: &'a str,
+    /// The change as JSON; never a secret.
+    pub change: &'a serde_json::Value,
+}
+
+/// Appends `entry` on `conn` (a transaction: the entry commits with the change it records),
+/// chained to the newest entry. The table lock (which only other appends wait for; readers do
+/// not) keeps the chain a line: two transactions can never both chain to the same entry.
+pub async fn append(conn: &impl ConnectionTrait, entry: NewEntry<'_>) -> Result<(), DbErr> {
+    conn.execute_unprepared("LOCK TABLE tenantry.audit_log IN SHARE ROW EXCLUSIVE MODE").await?;
+    let last = AuditLog::find().order_by_desc(Column::Id).limit(1).one(conn).await?;
+    let (id, prev_hash) = match last {
+        Some(last) => (last.id + 1, last.hash),
+        None => (1, GENESIS.to_owned()),
+    };
+    let mut row = Model {
+        id,
+        at: Utc::now().trunc_subsecs(6).into(),
+        action: entry.action.to_owned(),
+        tenant_id: entry.tenant_id,
+        tenant_slug: entry.tenant_slug.map(str::to_owned),
+        actor: entry.actor.to_owned(),
+        request_id: entry.request_id.map(str::to_owned),
+        outcome: entry.outcome.to_owned(),
+        change: entry.change.to_string(),
+        prev_hash,
+        hash: String::new(),
+    };
+    row.hash = hash(&row);
+    AuditLog::insert(audit_entry::ActiveModel::from(row)).exec_without_returning(conn).await?;
+    Ok(())
+}
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
