@@ -38,6 +38,7 @@ struct OrderBody {
     /// The product's price at order time times the quantity; decimal string.
     #[schema(value_type = String, example = "39.98")]
     total_price: Decimal,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     order_date: DateTime<FixedOffset>,
 }
 

@@ -62,6 +62,7 @@ pub(super) struct ProductBody {
     /// Decimal string, two decimals.
     #[schema(value_type = String, example = "19.99")]
     price: Decimal,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     created_at: DateTime<FixedOffset>,
 }
 

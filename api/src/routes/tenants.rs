@@ -109,7 +109,9 @@ struct TenantBody {
     state: StateBody,
     /// The newest tenant migration applied.
     version: Option<String>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     created_at: DateTime<FixedOffset>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     updated_at: DateTime<FixedOffset>,
 }
 
