@@ -80,7 +80,13 @@ pub async fn against_pgbench(
     }
     if let Some(best) = best {
         let ctx = json!({"tenants": count, "clients": clients, "duration_s": seconds});
-        figure("pgbench", "Tenantry relative to the best pgbench (target 0.5)", served.rps / best.tps, "x", ctx);
+        figure(
+            "pgbench",
+            "Tenantry relative to the best pgbench (target 0.5)",
+            served.rps / best.tps,
+            "x",
+            ctx,
+        );
     }
     Ok(())
 }

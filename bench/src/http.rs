@@ -12,9 +12,9 @@ use tenantry_config::AdminToken;
 use tenantry_service::db::Db;
 use tenantry_service::tenants::Registry;
 
-use crate::load::{Generator, Load, Mix};
 use crate::compare::{self, Served};
 use crate::cpu::CpuSnapshot;
+use crate::load::{Generator, Load, Mix};
 use crate::probes::{backend_private_mib, rss_mib};
 use crate::remote::Remote;
 use crate::report::figure;
@@ -170,7 +170,13 @@ async fn measure(
         }
         match single {
             None => single = Some(rps),
-            Some(one) => figure("http", "throughput relative to the first count", rps / one, "x", ctx),
+            Some(one) => figure(
+                "http",
+                "throughput relative to the first count (target at least 0.8)",
+                rps / one,
+                "x",
+                ctx,
+            ),
         }
     }
 

@@ -157,7 +157,10 @@ fn the_database_url_describes_itself_without_its_password() {
 fn a_loopback_url_without_sslmode_connects_without_tls() {
     for (url, expected) in [
         ("postgres://u@127.0.0.1:5432/t", "postgres://u@127.0.0.1:5432/t?sslmode=disable"),
-        ("postgres://u@localhost/t?application_name=x", "postgres://u@localhost/t?application_name=x&sslmode=disable"),
+        (
+            "postgres://u@localhost/t?application_name=x",
+            "postgres://u@localhost/t?application_name=x&sslmode=disable",
+        ),
         ("postgres://u@[::1]:5432/t", "postgres://u@[::1]:5432/t?sslmode=disable"),
     ] {
         assert_eq!(DatabaseUrl::parse(url).expect(url).expose(), expected);
