@@ -14,6 +14,7 @@ mod routes;
 mod shutdown;
 mod startup;
 mod telemetry;
+mod timestamp;
 
 pub use error::{ApiError, Problem};
 pub use request_log::{MAX_REQUEST_ID, TEXT_TARGET as REQUEST_LOG_TARGET, X_REQUEST_ID};

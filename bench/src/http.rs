@@ -13,8 +13,10 @@ use tenantry_service::db::Db;
 use tenantry_service::limits::LimitSet;
 use tenantry_service::tenants::Registry;
 
+use crate::compare::{self, Served};
+use crate::cpu::CpuSnapshot;
 use crate::load::{Generator, Load, Mix};
-use crate::probes::{backend_private_mib, pgbench, rss_mib};
+use crate::probes::{backend_private_mib, rss_mib};
 use crate::remote::Remote;
 use crate::report::figure;
 use crate::setup::{self, Bench, Tenant};
@@ -30,17 +32,18 @@ pub struct HttpArgs {
     tenants: Vec<usize>,
     /// Concurrent clients (each keeps its HTTP connection alive).
     #[arg(long, default_value_t = 32)]
-    connections: usize,
+    pub(crate) connections: usize,
     /// Seconds of load per tenant count (after one warm-up request per tenant).
     #[arg(long, default_value_t = 10)]
-    duration: u64,
-    /// Also run pgbench -M prepared on the same SQL (one tenant) for an absolute yardstick.
+    pub(crate) duration: u64,
+    /// Also run pgbench on the same SQL: `-M prepared` for one tenant, and `-M simple` over the
+    /// largest tenant count (a random tenant per transaction, and tenant-affine).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pgbench: bool,
     /// Load generator: wrk takes far less CPU per request than the built-in client, which
     /// shares this process (and the machine's cores) with the server.
     #[arg(long, value_enum, default_value_t = Generator::Auto)]
-    load: Generator,
+    pub(crate) load: Generator,
     /// A server already running (e.g. `http://127.0.0.1:8080`) instead of one started here.
     /// Its tenants are provisioned and seeded through its API, and deleted afterwards; its
     /// RSS, statement count and the pgbench comparison are then not measured.
@@ -124,10 +127,14 @@ async fn measure(
         Server::There => None,
     };
     let mut single = None;
+    // Tenantry's figures at the largest count (its last run), for pgbench's spread runs.
+    let most_count = args.tenants.iter().copied().max().unwrap_or(1);
+    let mut most = None;
     for &count in &args.tenants {
         let subset = &tenants[..count];
         warm_up(&base, subset).await?;
         let statements_before = statements_run();
+        let cpu_before = cpu_snapshot(&server, &bench.url).await;
         let load = Load {
             base: &base,
             tenants: subset,
@@ -137,6 +144,7 @@ async fn measure(
             mix: Mix::ListAndGet,
         };
         let outcome = args.load.run(&load).await?;
+        let cpu_after = cpu_snapshot(&server, &bench.url).await;
         let rps = outcome.rps;
         let statements = statements_run().zip(statements_before).map(|(after, before)| after - before);
         let mut ctx = strategy.clone();
@@ -150,12 +158,26 @@ async fn measure(
             figure("http", "statements per request", per_request, "", ctx.clone());
             figure("http", rss_label(args.load), rss_mib("self").unwrap_or(f64::NAN), "MiB", ctx.clone());
         }
+        let cpu = cpu_before.zip(cpu_after).map(|(b, a)| b.per_request_us(&a, outcome.requests));
+        if let Some((server_us, postgres_us)) = cpu {
+            figure("http", cpu_label(args.load), server_us, "us", ctx.clone());
+            figure("http", "Postgres CPU per request", postgres_us, "us", ctx.clone());
+        }
         let (avg, max) = backend_private_mib(&bench.url).await;
         figure("http", "Postgres backend private memory, mean", avg, "MiB", ctx.clone());
         figure("http", "Postgres backend private memory, max", max, "MiB", ctx.clone());
+        if count == most_count && count > 1 {
+            most = cpu.map(|(server_us, postgres_us)| (count, Served { rps, server_us, postgres_us }));
+        }
         match single {
             None => single = Some(rps),
-            Some(one) => figure("http", "throughput relative to the first count", rps / one, "x", ctx),
+            Some(one) => figure(
+                "http",
+                "throughput relative to the first count (target at least 0.8)",
+                rps / one,
+                "x",
+                ctx,
+            ),
         }
     }
 
@@ -168,35 +190,12 @@ async fn measure(
         }
         Server::Here { stop, task, .. } => (stop, task),
     };
-    if args.pgbench {
-        // The same request alone, for one tenant, against pgbench on its SQL.
-        let load = Load {
-            base: &base,
-            tenants: &tenants[..1],
-            products: PRODUCTS,
-            connections: args.connections,
-            duration: Duration::from_secs(args.duration),
-            mix: Mix::ListOnly,
-        };
-        let outcome = args.load.run(&load).await?;
-        let (list_rps, errors) = (outcome.rps, outcome.errors);
-        stop_server(&stop, task).await?;
-        let tps = pgbench(&bench.url, &tenants[0], args.connections, args.duration)?;
-        let ctx =
-            json!({"tenants": 1, "clients": args.connections, "duration_s": args.duration, "failed": errors});
-        figure(
-            "pgbench",
-            "Tenantry GET /products?limit=20, requests per second",
-            list_rps,
-            "1/s",
-            ctx.clone(),
-        );
-        figure("pgbench", "pgbench -M prepared, same SQL, transactions per second", tps, "1/s", ctx.clone());
-        figure("pgbench", "Tenantry relative to pgbench", list_rps / tps, "x", ctx);
-    } else {
-        stop_server(&stop, task).await?;
+    if !args.pgbench {
+        return stop_server(&stop, task).await;
     }
-    Ok(())
+    let single = compare::list_alone(bench, args, &base, &tenants[0], PRODUCTS).await?;
+    stop_server(&stop, task).await?;
+    compare::against_pgbench(bench, args, tenants, PRODUCTS, single, most).await
 }
 
 /// Stops the in-process server through its handle: requests the load generator left in flight
@@ -225,6 +224,21 @@ async fn warm_up(base: &str, tenants: &[Tenant]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The server's CPU now, if it runs in this process.
+async fn cpu_snapshot(server: &Server, url: &str) -> Option<CpuSnapshot> {
+    match server {
+        Server::Here { .. } => Some(CpuSnapshot::take(url).await),
+        Server::There => None,
+    }
+}
+
+fn cpu_label(load: Generator) -> &'static str {
+    match load.resolve() {
+        Generator::Wrk => "server CPU per request",
+        _ => "process CPU per request (server and load generator)",
+    }
 }
 
 fn rss_label(load: Generator) -> &'static str {

@@ -5,6 +5,8 @@
 //! for people plus one JSON line per figure for machines. Load goes to loopback only, and every
 //! run is bounded in count and time.
 
+mod compare;
+mod cpu;
 mod http;
 mod load;
 mod migrate;

@@ -13,7 +13,12 @@ const DEFAULT_PORT: u16 = 5432;
 /// What a connection URL must look like; every refusal repeats it.
 const EXPECTED: &str = "expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE";
 
-/// A `postgres://` URL that names a host and a database. The whole URL may carry a password,
+/// A `postgres://` URL that names a host and a database. On a loopback host (`localhost`,
+/// `127.0.0.0/8`, `::1`) a URL that names no `sslmode` connects without TLS, as if it said
+/// `sslmode=disable`: there TLS protects nothing from anyone who could not read the server's
+/// memory anyway, and it cost about a fifth of the CPU of a request (measured:
+/// docs/DESIGN-NOTES.md). Any other host keeps the driver's default (TLS when the server offers
+/// it), and an explicit `sslmode` is always kept. The whole URL may carry a password,
 /// so it is kept secret: `Debug` and [`Display`](std::fmt::Display) show only host, port,
 /// database and user, and [`ExposeSecret`] is the only way to the full text.
 #[derive(Clone, Deserialize)]
@@ -47,8 +52,15 @@ impl DatabaseUrl {
                 "the URL names no database (the path after the host, e.g. /tenantry)".to_owned(),
             ));
         }
+        let loopback = url.query_pairs().all(|(k, _)| k != "sslmode") && is_loopback(url.host());
+        let url_text = match loopback {
+            true if url.query().is_some_and(|q| !q.is_empty()) => format!("{s}&sslmode=disable"),
+            true if s.ends_with('?') => format!("{s}sslmode=disable"),
+            true => format!("{s}?sslmode=disable"),
+            false => s.to_owned(),
+        };
         Ok(Self {
-            url: SecretString::from(s),
+            url: SecretString::from(url_text),
             host,
             port: url.port().unwrap_or(DEFAULT_PORT),
             database: database.to_owned(),
@@ -56,7 +68,8 @@ impl DatabaseUrl {
         })
     }
 
-    /// The URL as configured, password included: for connecting, never for logs.
+    /// The URL to connect with, password included (as configured, plus `sslmode=disable` on
+    /// loopback when it names no `sslmode`): for connecting, never for logs.
     pub fn expose(&self) -> &str {
         self.url.expose_secret()
     }
@@ -82,8 +95,22 @@ impl DatabaseUrl {
     }
 }
 
+/// Whether a URL's TCP host is this machine's loopback (a Unix socket has no URL host).
+fn is_loopback(host: Option<url::Host<&str>>) -> bool {
+    match host {
+        // `postgres:` is not a special scheme, so `url` leaves even an IPv4 address a "domain".
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 impl ExposeSecret<str> for DatabaseUrl {
-    /// The URL as configured, password included.
+    /// The URL to connect with, password included (see [`DatabaseUrl::expose`]).
     fn expose_secret(&self) -> &str {
         self.url.expose_secret()
     }

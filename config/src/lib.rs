@@ -25,8 +25,9 @@ pub use limits::{Limit, LimitsSettings, MAX_CONCURRENT, MAX_QUOTA, MAX_RATE};
 pub use load::{Loaded, SettingsError};
 pub use values::{AdminToken, HeaderName, InvalidValue, PoolerMode};
 
-/// The database a development machine has out of the box: the local Postgres, user postgres.
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/tenantry";
+/// The database a development machine has out of the box: the local Postgres, user postgres,
+/// over loopback without TLS (see [`DatabaseUrl`]).
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/tenantry?sslmode=disable";
 
 /// Every setting.
 #[derive(Debug, Clone, Deserialize)]

@@ -154,6 +154,32 @@ fn the_database_url_describes_itself_without_its_password() {
 }
 
 #[test]
+fn a_loopback_url_without_sslmode_connects_without_tls() {
+    for (url, expected) in [
+        ("postgres://u@127.0.0.1:5432/t", "postgres://u@127.0.0.1:5432/t?sslmode=disable"),
+        (
+            "postgres://u@localhost/t?application_name=x",
+            "postgres://u@localhost/t?application_name=x&sslmode=disable",
+        ),
+        ("postgres://u@[::1]:5432/t", "postgres://u@[::1]:5432/t?sslmode=disable"),
+    ] {
+        assert_eq!(DatabaseUrl::parse(url).expect(url).expose(), expected);
+    }
+}
+
+#[test]
+fn a_remote_url_or_an_explicit_sslmode_is_kept_as_written() {
+    for url in [
+        "postgres://u@db.internal:5432/t",
+        "postgres://u@10.0.0.5/t",
+        "postgres://u@127.0.0.1/t?sslmode=require",
+        "postgres:///t?host=/run/postgresql",
+    ] {
+        assert_eq!(DatabaseUrl::parse(url).expect(url).expose(), url);
+    }
+}
+
+#[test]
 fn an_unknown_pooler_mode_is_refused_listing_the_valid_ones() {
     let err = Settings::load_from(vars(&[("APP__DATABASE__POOLER_MODE", "session")])).expect_err("refused");
     let message = err.to_string();

@@ -3,7 +3,7 @@
 use sea_orm::sea_query::extension::postgres::PgExpr;
 use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{ActiveValue::Set, Value};
-use sea_orm::{ColumnTrait, DbBackend, QueryFilter, QueryOrder, QueryTrait, Select, Statement};
+use sea_orm::{ColumnTrait, DbBackend, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement};
 use tenantry_entity::product::{self, Column, Entity as Product, Model};
 
 use crate::db::{Db, Work};
@@ -97,9 +97,17 @@ pub async fn create(
 
 /// One product by id.
 pub async fn get(db: &Db, scope: &TenantScope, id: i64) -> Result<Model, ServiceError> {
-    let found =
-        db.run(scope, async |work| Ok(scope.find::<Product>().filter(Column::Id.eq(id)).one(work).await?));
+    let found = db.run(scope, async |work| Ok(by_id(scope, id).one(work).await?));
     found.await?.ok_or_else(|| not_found(id))
+}
+
+/// The statement [`get`] sends (`one` adds `LIMIT 1`), for benchmarks that replay it.
+pub fn get_statement(scope: &TenantScope, id: i64) -> Statement {
+    by_id(scope, id).limit(1).build(DbBackend::Postgres)
+}
+
+fn by_id(scope: &TenantScope, id: i64) -> Select<Product> {
+    scope.find::<Product>().filter(Column::Id.eq(id))
 }
 
 /// Changes some fields of a product and returns it as it now is.

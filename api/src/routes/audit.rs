@@ -38,6 +38,7 @@ struct AuditQuery {
 struct AuditEntryBody {
     /// Position in the chain.
     id: i64,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     at: DateTime<FixedOffset>,
     /// `tenant.provision`, `tenant.update`, `tenant.delete`, `key.issue` or `key.revoke`.
     action: String,

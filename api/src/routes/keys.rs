@@ -24,8 +24,10 @@ pub(super) struct KeyBody {
     /// The key's first characters, to recognise it.
     #[schema(example = "tnt_3q2Zk9aB")]
     prefix: String,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     created_at: DateTime<FixedOffset>,
     /// When it was revoked; a revoked key opens nothing.
+    #[serde(serialize_with = "crate::timestamp::rfc3339_opt")]
     revoked_at: Option<DateTime<FixedOffset>>,
 }
 

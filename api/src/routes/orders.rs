@@ -42,6 +42,7 @@ struct OrderBody {
     #[serde(serialize_with = "two_decimals")]
     #[schema(value_type = String, example = "39.98")]
     total_price: Decimal,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     order_date: DateTime<FixedOffset>,
 }
 

@@ -67,6 +67,7 @@ pub(super) struct ProductBody {
     #[serde(serialize_with = "two_decimals")]
     #[schema(value_type = String, example = "19.99")]
     price: Decimal,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     created_at: DateTime<FixedOffset>,
 }
 

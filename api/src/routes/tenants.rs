@@ -116,7 +116,9 @@ pub(super) struct TenantBody {
     state: StateBody,
     /// The newest tenant migration applied.
     version: Option<String>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     created_at: DateTime<FixedOffset>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     updated_at: DateTime<FixedOffset>,
     /// Its own limits and quotas; `null` values are the defaults in settings.
     limits: LimitsBody,

@@ -1,0 +1,101 @@
+//! The `http` scenario's yardstick: pgbench on the very statements the service sends, beside
+//! Tenantry's own figures, with the targets printed as ratios (at least 0.5x of pgbench
+//! on one tenant and over many, and CPU per request next to pgbench's per transaction).
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::cpu::CpuSnapshot;
+use crate::http::HttpArgs;
+use crate::load::{Load, Mix};
+use crate::probes::{PgbenchRun, Spread, list_script, pgbench, spread_scripts};
+use crate::report::figure;
+use crate::setup::{Bench, Tenant};
+
+/// Tenantry's figures for one load: throughput and CPU per request.
+#[derive(Clone, Copy, Debug)]
+pub struct Served {
+    /// Requests per second.
+    pub rps: f64,
+    /// Server CPU microseconds per request.
+    pub server_us: f64,
+    /// Postgres CPU microseconds per request.
+    pub postgres_us: f64,
+}
+
+/// `GET /products?limit=20` alone for one tenant, against the running server.
+pub async fn list_alone(
+    bench: &Bench,
+    args: &HttpArgs,
+    base: &str,
+    tenant: &Tenant,
+    products: usize,
+) -> anyhow::Result<Served> {
+    let load = Load {
+        base,
+        tenants: std::slice::from_ref(tenant),
+        products,
+        connections: args.connections,
+        duration: Duration::from_secs(args.duration),
+        mix: Mix::ListOnly,
+    };
+    let before = CpuSnapshot::take(&bench.url).await;
+    let outcome = args.load.run(&load).await?;
+    let after = CpuSnapshot::take(&bench.url).await;
+    let (server_us, postgres_us) = before.per_request_us(&after, outcome.requests);
+    if outcome.errors > 0 {
+        eprintln!("bench: {} of the list-only requests failed", outcome.errors);
+    }
+    Ok(Served { rps: outcome.rps, server_us, postgres_us })
+}
+
+/// Runs pgbench (the server stopped, so it has the machine to itself as Tenantry had) and
+/// prints each comparison: the list statement for one tenant (`-M prepared`), and when `spread`
+/// names a tenant count above one with Tenantry's figures there, the wrk mix over those
+/// tenants (`-M simple`), a random tenant per transaction and tenant-affine.
+pub async fn against_pgbench(
+    bench: &Bench,
+    args: &HttpArgs,
+    tenants: &[Tenant],
+    products: usize,
+    single: Served,
+    spread: Option<(usize, Served)>,
+) -> anyhow::Result<()> {
+    let (clients, seconds) = (args.connections, args.duration);
+    let one = pgbench(&bench.url, "prepared", &[(list_script(&tenants[0])?, 1)], clients, seconds).await?;
+    let ctx = json!({"tenants": 1, "clients": clients, "duration_s": seconds});
+    report("GET /products?limit=20", "-M prepared, same SQL", single, one, &ctx);
+    let Some((count, served)) = spread.filter(|(count, _)| *count > 1) else { return Ok(()) };
+    let mut best: Option<PgbenchRun> = None;
+    for (spread, label) in [(Spread::Random, "random tenant"), (Spread::Affine, "tenant-affine")] {
+        let scripts = spread_scripts(&tenants[..count], products, clients, spread)?;
+        let run = pgbench(&bench.url, "simple", &scripts, clients, seconds).await?;
+        let ctx = json!({"tenants": count, "clients": clients, "duration_s": seconds, "spread": label});
+        report("list and get mix", &format!("-M simple, same SQL, {label}"), served, run, &ctx);
+        best = Some(match best {
+            Some(b) if b.tps >= run.tps => b,
+            _ => run,
+        });
+    }
+    if let Some(best) = best {
+        let ctx = json!({"tenants": count, "clients": clients, "duration_s": seconds});
+        figure(
+            "pgbench",
+            "Tenantry relative to the best pgbench (target 0.5)",
+            served.rps / best.tps,
+            "x",
+            ctx,
+        );
+    }
+    Ok(())
+}
+
+fn report(what: &str, how: &str, served: Served, run: PgbenchRun, ctx: &serde_json::Value) {
+    figure("pgbench", &format!("Tenantry {what}, requests per second"), served.rps, "1/s", ctx.clone());
+    figure("pgbench", &format!("pgbench {how}, transactions per second"), run.tps, "1/s", ctx.clone());
+    figure("pgbench", "Tenantry relative to pgbench (target 0.5)", served.rps / run.tps, "x", ctx.clone());
+    figure("pgbench", "Tenantry server CPU per request", served.server_us, "us", ctx.clone());
+    figure("pgbench", "Tenantry Postgres CPU per request", served.postgres_us, "us", ctx.clone());
+    figure("pgbench", "pgbench Postgres CPU per transaction", run.postgres_us, "us", ctx.clone());
+}

@@ -1,0 +1,67 @@
+//! CPU time from /proc, so every run says where a request's microseconds go: in the server
+//! (this process, which hosts it) and in the Postgres backends serving it, next to what
+//! Postgres spends per pgbench transaction. CPU time does not depend on what else the machine
+//! runs, unlike throughput, so these figures stay comparable on a shared machine.
+
+use std::collections::HashMap;
+
+/// Clock ticks per second in /proc/<pid>/stat: Linux's USER_HZ, 100 on every architecture it
+/// exports to user space (x86, arm64).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU seconds (user and system) a process has used so far: `self` or a pid.
+pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces: state is
+    // field 3, utime 14 and stime 15 (proc(5)), so utime is the 12th after the parenthesis.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / TICKS_PER_SECOND)
+}
+
+/// The pids of the backends whose `application_name` is `application`.
+pub async fn backend_pids(url: &str, application: &str) -> Vec<i32> {
+    let Ok(db) = sea_orm::Database::connect(url).await else { return Vec::new() };
+    let stmt = sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+        [application.into()],
+    );
+    let pids = sea_orm::ConnectionTrait::query_all_raw(&db, stmt)
+        .await
+        .map(|rows| rows.iter().filter_map(|r| r.try_get::<i32>("", "pid").ok()).collect())
+        .unwrap_or_default();
+    db.close().await.ok();
+    pids
+}
+
+/// CPU seconds of the server (this process) and of its Postgres backends at one moment.
+#[derive(Clone, Debug)]
+pub struct CpuSnapshot {
+    server: f64,
+    backends: HashMap<i32, f64>,
+}
+
+impl CpuSnapshot {
+    /// Reads this process and the server's backends (`application_name = 'tenantry'`).
+    pub async fn take(url: &str) -> Self {
+        let backends = backend_pids(url, "tenantry")
+            .await
+            .into_iter()
+            .filter_map(|pid| Some((pid, cpu_seconds(&pid.to_string())?)))
+            .collect();
+        Self { server: cpu_seconds("self").unwrap_or(f64::NAN), backends }
+    }
+
+    /// Microseconds per request of the server and of Postgres between `self` and `later`. A
+    /// backend opened in between counts from zero; one closed in between is lost (sub-pools
+    /// keep their connections for `database.max_lifetime_secs`, far longer than a run).
+    pub fn per_request_us(&self, later: &CpuSnapshot, requests: u64) -> (f64, f64) {
+        let n = requests.max(1) as f64;
+        let postgres: f64 =
+            later.backends.iter().map(|(pid, &t)| t - self.backends.get(pid).copied().unwrap_or(0.0)).sum();
+        ((later.server - self.server) * 1e6 / n, postgres * 1e6 / n)
+    }
+}
