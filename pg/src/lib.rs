@@ -12,4 +12,4 @@ mod sqlstate;
 
 pub use database::NO_SCHEMA;
 pub use schema_name::{CONTROL_SCHEMA, MAX_LEN as SCHEMA_NAME_MAX_LEN, SchemaName, SchemaNameError};
-pub use sqlstate::{connection_lost, sql_state};
+pub use sqlstate::{connection_lost, db_message, sql_state};

@@ -10,6 +10,22 @@ pub fn sql_state(e: &DbErr) -> Option<String> {
     }
 }
 
+/// What Postgres said of a failed statement: its message with its detail, if it sent one,
+/// and none of the client library's wrapping (for telling a user what was wrong with their
+/// data).
+pub fn db_message(e: &DbErr) -> Option<String> {
+    match sqlx_error(e)? {
+        sqlx::Error::Database(db) => {
+            let detail = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().and_then(|pg| pg.detail());
+            Some(match detail {
+                Some(detail) => format!("{} ({detail})", db.message()),
+                None => db.message().to_owned(),
+            })
+        }
+        _ => None,
+    }
+}
+
 /// Whether `e` says the connection itself failed (the server closed it, restarted, or is
 /// shutting down), as opposed to the statement failing on a live connection.
 pub fn connection_lost(e: &DbErr) -> bool {

@@ -36,7 +36,7 @@ pub struct Storage {
     pub slug: String,
     /// Schema.
     pub schema: String,
-    /// The entity tables, in name order.
+    /// The entity tables the schema has, in name order (the fleet's list shows all).
     pub tables: Vec<TableUsage>,
     /// Bytes of the whole schema on disk.
     pub total_bytes: u64,
@@ -69,6 +69,10 @@ const TABLE_BYTES: &str = "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
      WHERE n.nspname = $1 AND c.relname = $2";
 
+/// Whether schema `$1` has a relation named `$2`.
+const TABLE_PRESENT: &str = "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n \
+     ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2) AS present";
+
 /// A page of the registry in slug order (`$1` limit, `$2` offset), each tenant with every
 /// relation of its schema: live-tuple estimate and size. One row per relation, or one row with
 /// nulls for a tenant whose schema is missing.
@@ -86,6 +90,11 @@ fn entity_tables() -> [&'static str; 2] {
     let mut tables = [order::Entity.table_name(), product::Entity.table_name()];
     tables.sort_unstable();
     tables
+}
+
+#[derive(FromQueryResult)]
+struct Present {
+    present: bool,
 }
 
 #[derive(FromQueryResult)]
@@ -127,6 +136,15 @@ pub async fn of_tenant(db: &Db, slug: &Slug) -> Result<Storage, ServiceError> {
         };
         let mut tables = Vec::new();
         for table in entity_tables() {
+            // A tenant rolled back by an operator may not have every table yet: list those it has.
+            let present = Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                TABLE_PRESENT,
+                [schema.as_str().into(), table.into()],
+            );
+            if Present::find_by_statement(present).one(work).await?.is_none_or(|p| !p.present) {
+                continue;
+            }
             let rows = if table == product::Entity.table_name() {
                 scope.find::<product::Entity>().count(work).await?
             } else {

@@ -48,7 +48,10 @@ fn parse(field: &str, text: &str) -> Result<Decimal, String> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     let well_formed = digits(whole) && (fraction.is_empty() || digits(fraction)) && !text.ends_with('.');
     if !well_formed {
-        if let Some(magnitude) = text.strip_prefix('-').filter(|m| parse(field, m).is_ok()) {
+        // A negative amount gets its own message; "-0" is not negative, only badly spelled.
+        if let Some(magnitude) =
+            text.strip_prefix('-').filter(|m| parse(field, m).is_ok_and(|v| !v.is_zero()))
+        {
             return Err(format!("{field} must not be negative, got -{magnitude}"));
         }
         return Err(format!(
@@ -60,7 +63,9 @@ fn parse(field: &str, text: &str) -> Result<Decimal, String> {
         return Err(format!("{field} has more than two decimal places: {text}"));
     }
     if whole.len() > 10 {
-        return Err(format!("{field} is at most 9999999999.99, got {text}"));
+        return Err(format!(
+            "{field} is at most 9999999999.99 (at most 10 digits before the point), got {text}"
+        ));
     }
     text.parse::<Decimal>().map_err(|e| format!("{field} {text:?} does not parse: {e}"))
 }
@@ -100,7 +105,8 @@ mod tests {
             (r#"".5""#, "no sign, exponent or spaces"),
             (r#""""#, "no sign, exponent or spaces"),
             (r#""1.000""#, "more than two decimal places"),
-            (r#""-0""#, "must not be negative"),
+            (r#""-0""#, "no sign, exponent or spaces"),
+            (r#""00000000001.00""#, "at most 10 digits before the point"),
             (r#""-1.00""#, "must not be negative"),
             (r#""10000000000""#, "at most 9999999999.99"),
         ] {

@@ -22,7 +22,7 @@ use actix_web::middleware::from_fn;
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-pub use table::{RouteTable, check_query, head_as_get, no_route};
+pub use table::{HeadRequest, RouteTable, check_query, head_as_get, no_route};
 
 use crate::extract::require_admin;
 

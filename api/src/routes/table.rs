@@ -11,7 +11,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::{OpenApi, RefOr};
 
@@ -121,15 +121,22 @@ fn allowed_query(req: &HttpRequest) -> Result<(), ApiError> {
 /// Middleware for the whole application: HEAD is GET without the body (RFC 9110 asks both of a
 /// general-purpose server). A HEAD request is routed as the GET it asks about; actix-http noted
 /// the method when it parsed the request, so it sends the answer's headers only.
+/// A route whose GET is costly or has effects (an export) asks for [`HeadRequest`] in the
+/// request's extensions and answers the headers without doing the work.
 pub async fn head_as_get(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     if req.method() == Method::HEAD {
         req.head_mut().method = Method::GET;
+        req.extensions_mut().insert(HeadRequest);
     }
     next.call(req).await
 }
+
+/// Marks a request that came as HEAD and is routed as GET (see [`head_as_get`]).
+#[derive(Clone, Copy, Debug)]
+pub struct HeadRequest;
 
 /// Any request no route matched: 405 with `Allow` if the path is served with other methods
 /// (HEAD wherever GET is), 404 otherwise.

@@ -5,16 +5,17 @@ use std::io::Write;
 
 use actix_web::body::SizedStream;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, post, web};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use tenantry_service::tenants::{NewTenant, Slug};
+use tenantry_service::tenants::{self, NewTenant, Slug};
 use tenantry_service::transfer::{self, ImportTarget};
 use tenantry_service::values::Name;
 use tokio::io::AsyncReadExt;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::HeadRequest;
 use super::keys::KeyBody;
 use super::params::{PathSlug, Query};
 use super::tenants::{SlugParam, TenantBody};
@@ -67,13 +68,25 @@ struct ImportedBody {
         description = "The archive (docs/EXPORT-FORMAT.md)",
         headers(("Content-Disposition" = String, description = "`attachment; filename=\"<slug>.tar\"`"))),
     (status = 404, body = Problem, description = "No such tenant"),
+    (status = 409, body = Problem, description = "The tenant is registered but its schema is missing"),
 ))]
 #[get("/{slug}/export")]
 async fn export_tenant(
+    req: HttpRequest,
     state: web::Data<AppState>,
     actor: RequestActor,
     slug: PathSlug,
 ) -> Result<HttpResponse, ApiError> {
+    let disposition = format!("attachment; filename=\"{}.tar\"", slug.0);
+    if req.extensions().contains::<HeadRequest>() {
+        // HEAD: the headers an export would have, without taking (or auditing) one; its length
+        // is not known without it.
+        tenants::get(&state.db, &slug.0).await?;
+        return Ok(HttpResponse::Ok()
+            .content_type(TAR)
+            .insert_header((header::CONTENT_DISPOSITION, disposition))
+            .streaming(futures::stream::empty::<Result<web::Bytes, std::io::Error>>()));
+    }
     let archive = transfer::export(&state.db, &actor.0, &slug.0).await?;
     let file = tokio::fs::File::from_std(archive.file);
     let body = futures::stream::unfold((file, vec![0u8; CHUNK]), |(mut file, mut buf)| async move {
@@ -85,7 +98,7 @@ async fn export_tenant(
     });
     Ok(HttpResponse::Ok()
         .content_type(TAR)
-        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}.tar\"", slug.0)))
+        .insert_header((header::CONTENT_DISPOSITION, disposition))
         .body(SizedStream::new(archive.len, body.boxed_local())))
 }
 

@@ -12,6 +12,9 @@ pub const MAX_SLUG_LEN: usize = 40;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Slug(String);
 
+/// Slugs that are path segments of routes under `/tenants`.
+const ROUTE_WORDS: [&str; 1] = ["import"];
+
 impl Slug {
     /// Parses a slug, naming the rule it breaks.
     pub fn parse(s: &str) -> Result<Self, ServiceError> {
@@ -30,6 +33,11 @@ impl Slug {
         // (`public`, `pg_catalog`, the control schema...) only invites confusion.
         if let Err(SchemaNameError::Reserved(_)) = SchemaName::parse(s) {
             return Err(invalid(format!("{s:?} is reserved")));
+        }
+        // `/tenants/import` is a route of its own: a tenant of that slug could be read and
+        // deleted at that path but not imported into it.
+        if ROUTE_WORDS.contains(&s) {
+            return Err(invalid(format!("{s:?} is reserved (it names a route under /tenants)")));
         }
         Ok(Self(s.to_owned()))
     }
@@ -57,6 +65,8 @@ mod tests {
             assert!(err.contains("reserved"), "{s}: {err}");
         }
         assert!(Slug::parse("publicity").is_ok());
+        assert!(Slug::parse("import").is_err_and(|e| e.to_string().contains("names a route")));
+        assert!(Slug::parse("imports").is_ok());
     }
 
     #[test]

@@ -66,6 +66,16 @@ async fn snapshot(
     conn: &mut PgConnection,
     schema: &SchemaName,
 ) -> Result<(String, Vec<Spooled>), ServiceError> {
+    let present: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+        .bind(schema.as_str())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(sqlx_err)?;
+    if !present {
+        return Err(ServiceError::Conflict(format!(
+            "the tenant is registered but its schema {schema} is missing: there is nothing to export"
+        )));
+    }
     let ledger = format!("SELECT max(version) FROM {}.seaql_migrations", schema.quoted());
     let version: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(ledger))
         .persistent(false)

@@ -190,7 +190,11 @@ async fn load(tx: &Tx, schema: &SchemaName, unpacked: &Unpacked) -> Result<(), S
             qualified(schema, table)
         );
         let args = [qualified(schema, table).into()];
-        tx.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, continue_ids, args)).await?;
+        // An id the sequence cannot continue after (negative, or the largest bigint) is the
+        // archive's fault too.
+        tx.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, continue_ids, args))
+            .await
+            .map_err(|e| rows_refused(table, e))?;
     }
     Ok(())
 }
@@ -255,7 +259,8 @@ fn rows_refused(table: &str, e: DbErr) -> ServiceError {
     // Classes 22 (data exception) and 23 (integrity constraint violation).
     match tenantry_pg::sql_state(&e) {
         Some(state) if state.starts_with("22") || state.starts_with("23") => {
-            ServiceError::Invalid(format!("the archive's {table} rows do not load: {e}"))
+            let said = tenantry_pg::db_message(&e).unwrap_or_else(|| e.to_string());
+            ServiceError::Invalid(format!("the archive's {table} rows do not load: {said}"))
         }
         _ => e.into(),
     }

@@ -56,7 +56,7 @@ async fn every_bad_body_is_refused_naming_the_problem_and_nothing_is_written() {
         ("POST", "/products", json!({"name": "x", "price": "1e3"}), 400, "no sign, exponent or spaces"),
         ("POST", "/products", json!({"name": "x", "price": "+1"}), 400, "no sign, exponent or spaces"),
         ("POST", "/products", json!({"name": "x", "price": " 1"}), 400, "no sign, exponent or spaces"),
-        ("POST", "/products", json!({"name": "x", "price": "-0"}), 400, "price must not be negative"),
+        ("POST", "/products", json!({"name": "x", "price": "-0"}), 400, "no sign, exponent or spaces"),
         ("POST", "/products", json!({"name": "x", "price": "1.0000"}), 400, "more than two decimal places"),
         ("PATCH", &product_path, json!({"price": 3}), 400, "expected the price as a decimal string"),
         ("POST", "/products", json!({"name": "x", "price": "Infinity"}), 400, "invalid JSON body"),

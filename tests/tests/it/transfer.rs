@@ -307,3 +307,83 @@ async fn the_migration_tool_exports_and_imports_a_tenant_as_the_api_does() {
     let again = import(&app, "slug=acme3", archive).await;
     assert_eq!(again.status, 201, "{again:?}");
 }
+
+/// The archive rebuilt with `table`'s rows replaced by `data`, its manifest entry (rows, bytes,
+/// SHA-256) recomputed to match: an archive whose checksums hold but whose content is bad.
+fn with_table(archive: &[u8], table: &str, data: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let digest: String = Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect();
+    let rows = data.iter().filter(|b| **b == b'\n').count();
+    let with_entry = with_manifest(archive, |manifest| {
+        for entry in manifest["tables"].as_array_mut().expect("tables") {
+            if entry["name"] == table {
+                entry["rows"] = json!(rows);
+                entry["bytes"] = json!(data.len());
+                entry["sha256"] = json!(digest);
+            }
+        }
+    });
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, old) in entries(&with_entry) {
+        let data = if path == format!("tables/{table}.copy") { data.to_vec() } else { old };
+        let mut header = tar::Header::new_ustar();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, &path, data.as_slice()).expect("append");
+    }
+    builder.into_inner().expect("tar")
+}
+
+/// Ids the sequence cannot continue after are the archive's fault: 400 naming the table, with
+/// Postgres' own words and nothing of the client library's, and nothing left behind.
+#[tokio::test]
+async fn an_archive_with_ids_out_of_the_sequences_range_is_refused_not_a_500() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let archive = export(&app, "acme").await;
+    let before = fleet(&app).await;
+
+    for id in ["-7", "9223372036854775807"] {
+        let row = format!("{id}\tWidget\t\\N\t1.00\t2026-12-02 02:10:47+00\n");
+        let reply = import(&app, "slug=acme2", with_table(&archive, "products", row.as_bytes())).await;
+
+        reply.assert_problem(400, "the archive's products rows do not load");
+        let detail = reply.body["detail"].as_str().unwrap_or_default();
+        assert!(!detail.contains("Execution Error") && !detail.contains(" at line "), "{detail}");
+        assert_eq!(fleet(&app).await, before, "no registry row, no schema");
+    }
+}
+
+/// An export of a tenant whose schema is gone is a 409 (as its usage is), and HEAD answers an
+/// export's headers without taking one.
+#[tokio::test]
+async fn head_takes_no_export_and_a_missing_schema_is_a_conflict() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+
+    let head =
+        app.client.head(app.url("/tenants/acme/export")).bearer_auth(ADMIN_TOKEN).send().await.expect("HEAD");
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("application/x-tar"));
+    let exports = app.get("/audit?action=tenant.export", None).await.body;
+    assert_eq!(exports["total"], 0, "HEAD took no export: {exports}");
+    let ghost = app
+        .client
+        .head(app.url("/tenants/ghost/export"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("HEAD");
+    assert_eq!(ghost.status(), 404);
+
+    app.db.execute(&format!("DROP SCHEMA {} CASCADE", app.schema_of("acme"))).await;
+    let reply = app.send(app.client.get(app.url("/tenants/acme/export")), None).await;
+    reply.assert_problem(409, "schema");
+}
+
+#[tokio::test]
+async fn import_is_not_a_tenant_slug() {
+    let app = TestApp::spawn().await;
+    let reply = app.post("/tenants", None, &json!({"slug": "import", "name": "Import"})).await;
+    reply.assert_problem(400, "names a route");
+}

@@ -108,3 +108,18 @@ async fn the_fleets_usage_is_paged_in_slug_order_with_estimated_rows() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A tenant an operator rolled back a migration lists the tables it has, not a 500.
+#[tokio::test]
+async fn a_tenant_behind_on_migrations_lists_the_tables_it_has() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    app.db.execute(&format!("DROP TABLE {}.orders", app.schema_of("acme"))).await;
+
+    let usage = app.get("/tenants/acme/usage", None).await;
+
+    assert_eq!(usage.status, 200, "{usage:?}");
+    let tables: Vec<&str> =
+        usage.body["tables"].as_array().expect("tables").iter().filter_map(|t| t["table"].as_str()).collect();
+    assert_eq!(tables, ["products"]);
+}
