@@ -101,16 +101,41 @@ pub(super) fn change(field: Option<Option<LimitsChangeBody>>) -> Result<LimitsCh
     })
 }
 
-/// Reads the `limits` field (with `#[serde(default)]`), naming the field at fault in a type
-/// error (`limits.burst: invalid type: string "x", expected i64`): serde's own message for a
-/// nested field names no field.
+/// Reads the `limits` field (with `#[serde(default)]`): a JSON object or `null`, naming the
+/// field at fault in a type error (`limits.burst: invalid type: string "x", expected i64`):
+/// serde's own message for a nested field names no field. Read straight from the body (not
+/// through a `serde_json::Value`, which would keep the last of two equal keys), so a field
+/// given twice is refused as at the top level.
 pub(super) fn deserialize_change<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Option<LimitsChangeBody>>, D::Error> {
-    let Some(value) = Option::<serde_json::Value>::deserialize(d)? else { return Ok(Some(None)) };
-    serde_path_to_error::deserialize(value).map(|body| Some(Some(body))).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." { "limits".to_owned() } else { format!("limits.{path}") };
-        serde::de::Error::custom(format!("{at}: {}", e.into_inner()))
-    })
+    Ok(Some(Option::<Tracked>::deserialize(d)?.map(|t| t.0)))
+}
+
+/// A [`LimitsChangeBody`] read from a JSON object only, its errors naming their path.
+struct Tracked(LimitsChangeBody);
+
+impl<'de> Deserialize<'de> for Tracked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(TrackedVisitor)
+    }
+}
+
+struct TrackedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TrackedVisitor {
+    type Value = Tracked;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("limits as a JSON object, or null")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Tracked, A::Error> {
+        let fields = serde::de::value::MapAccessDeserializer::new(map);
+        serde_path_to_error::deserialize(fields).map(Tracked).map_err(|e| {
+            let path = e.path().to_string();
+            let at = if path == "." { "limits".to_owned() } else { format!("limits.{path}") };
+            serde::de::Error::custom(format!("{at}: {}", e.into_inner()))
+        })
+    }
 }

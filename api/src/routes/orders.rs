@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::amount::two_decimals;
+use super::fields::Object;
 use super::paging::{Paged, window};
 use super::params::{PathId, Query};
 use crate::ApiError;
@@ -98,8 +99,9 @@ async fn list_orders(
 async fn create_order(
     state: web::Data<AppState>,
     tenant: CurrentTenant,
-    body: web::Json<CreateOrder>,
+    body: web::Json<Object<CreateOrder>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner().0;
     let quantity = Quantity::parse(body.quantity)?;
     let order = orders::create(
         &state.db,

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::amount::{PriceText, two_decimals};
-use super::fields::{not_null, present};
+use super::fields::{Object, not_null, present};
 use super::paging::{Paged, window};
 use super::params::{PathId, Query};
 use crate::ApiError;
@@ -116,9 +116,9 @@ async fn list_products(
 async fn create_product(
     state: web::Data<AppState>,
     tenant: CurrentTenant,
-    body: web::Json<CreateProduct>,
+    body: web::Json<Object<CreateProduct>>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body = body.into_inner().0;
     let new = NewProduct {
         name: Name::parse("name", body.name)?,
         description: body.description.map(Description::parse).transpose()?,
@@ -157,9 +157,9 @@ async fn update_product(
     state: web::Data<AppState>,
     tenant: CurrentTenant,
     id: PathId,
-    body: web::Json<UpdateProduct>,
+    body: web::Json<Object<UpdateProduct>>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body = body.into_inner().0;
     let changes = ProductChanges {
         name: not_null("name", body.name)?.map(|n| Name::parse("name", n)).transpose()?,
         description: body.description.map(|d| d.map(Description::parse).transpose()).transpose()?,

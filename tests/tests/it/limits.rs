@@ -250,7 +250,7 @@ async fn bad_limit_values_are_refused_naming_the_field_and_change_nothing() {
     app.create_tenant("acme").await;
     let registry = "SELECT string_agg(slug || ':' || updated_at, ',') AS v FROM tenantry.tenants";
     let before = app.db.strings(registry).await;
-    let cases: [(Value, &str); 12] = [
+    let cases: [(Value, &str); 13] = [
         (json!({"requests_per_second": 0}), "limits.requests_per_second must be from 1 to 1000000, got 0"),
         (json!({"requests_per_second": -5}), "limits.requests_per_second must be from 1"),
         (json!({"requests_per_second": 1_000_001}), "limits.requests_per_second must be from 1"),
@@ -262,12 +262,20 @@ async fn bad_limit_values_are_refused_naming_the_field_and_change_nothing() {
         (json!({"max_orders": 1.5}), "limits.max_orders: invalid type"),
         (json!({"max_products": 1e30}), "limits.max_products: invalid type"),
         (json!({"colour": 1}), "limits.colour: unknown field `colour`"),
-        (json!(5), "limits: invalid type: integer"),
+        (json!(5), "invalid type: integer `5`, expected limits as a JSON object"),
+        (json!([5, 10]), "invalid type: sequence, expected limits as a JSON object"),
     ];
 
     for (limits, needle) in cases {
         set_limits(&app, "acme", limits).await.assert_problem(400, needle);
     }
+    // A field given twice is refused inside limits as it is at the top level.
+    let twice = app
+        .client
+        .patch(app.url("/tenants/acme"))
+        .header("content-type", "application/json")
+        .body(r#"{"limits": {"max_products": 1, "max_products": 2}}"#);
+    app.send(twice, None).await.assert_problem(400, "duplicate field `max_products`");
 
     assert_eq!(app.db.strings(registry).await, before, "nothing written");
 }
