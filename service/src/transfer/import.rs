@@ -23,6 +23,7 @@ use crate::audit::{Actor, audited};
 use crate::db::{Db, Tx};
 use crate::keys::IssuedKey;
 use crate::tenants::{self, NewTenant, Registry, Slug, audit_of, schema_for};
+use crate::values::{Description, Money, Name, Quantity};
 use crate::{SchemaName, ServiceError};
 
 /// Rows per INSERT while loading: about 1.5 MB of JSON for products, one round trip each.
@@ -171,6 +172,20 @@ async fn columns(tx: &Tx, schema: &SchemaName, table: &str) -> Result<Vec<String
 /// Loads every table of the archive, then sets each identity after its largest id.
 async fn load(tx: &Tx, schema: &SchemaName, unpacked: &Unpacked) -> Result<(), ServiceError> {
     let version = &unpacked.manifest.migration_version;
+    // Every table a tenant has at that version, none missing (an archive without its orders
+    // would otherwise restore a tenant without them).
+    let mut present = Vec::new();
+    for &table in TABLES {
+        if !columns(tx, schema, table).await?.is_empty() {
+            present.push(table);
+        }
+    }
+    let archived: Vec<&str> = unpacked.tables.iter().map(|t| t.entry.name.as_str()).collect();
+    if archived != present {
+        return Err(ServiceError::Invalid(format!(
+            "the archive holds the tables {archived:?}, but a tenant at version {version} has {present:?}"
+        )));
+    }
     for spooled in &unpacked.tables {
         let table = TABLES
             .iter()
@@ -231,6 +246,11 @@ async fn load_table(
                 let why = format!("{} columns where the table has {}", values.len(), columns.len());
                 return Err(bad_row(table, row_no, &why));
             }
+            check_row(table, columns, &values).map_err(|why| {
+                ServiceError::Invalid(format!(
+                    "the archive's {table} row {row_no} breaks a rule of the API: {why}"
+                ))
+            })?;
             let row: Map<String, Value> = columns
                 .iter()
                 .cloned()
@@ -247,6 +267,47 @@ async fn load_table(
             return Ok(());
         }
     }
+}
+
+/// Holds an archived row to the rules the API holds a created row to, where the database alone
+/// would not (it keeps a 300-character name, and rounds a third decimal away): a name as
+/// `Name`, a description as `Description`, a price as `Money`, a quantity as `Quantity`.
+/// An order's total is not checked against its product's price: prices change after orders.
+fn check_row(table: &str, columns: &[String], values: &[Option<String>]) -> Result<(), String> {
+    let value = |name: &str| columns.iter().position(|c| c == name).and_then(|i| values[i].clone());
+    let decimal = |name: &str, text: String| {
+        text.parse::<rust_decimal::Decimal>().map_err(|e| format!("{name} {text:?} is not a decimal: {e}"))
+    };
+    match table {
+        "products" => {
+            if let Some(name) = value("name") {
+                Name::parse("name", name).map_err(|e| e.to_string())?;
+            }
+            if let Some(description) = value("description") {
+                Description::parse(description).map_err(|e| e.to_string())?;
+            }
+            if let Some(price) = value("price") {
+                Money::price(decimal("price", price)?).map_err(|e| e.to_string())?;
+            }
+        }
+        "orders" => {
+            if let Some(quantity) = value("quantity") {
+                let n = quantity.parse::<i64>().map_err(|e| format!("quantity {quantity:?}: {e}"))?;
+                Quantity::parse(n).map_err(|e| e.to_string())?;
+            }
+            if let Some(total) = value("total_price") {
+                let total = decimal("total_price", total)?;
+                if total.is_sign_negative() || total.normalize().scale() > 2 || total > Money::max() {
+                    return Err(format!(
+                        "total_price {total} is not an amount of at most two decimals from 0 to {}",
+                        Money::max()
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn bad_row(table: &str, row: u64, why: &str) -> ServiceError {

@@ -387,3 +387,41 @@ async fn import_is_not_a_tenant_slug() {
     let reply = app.post("/tenants", None, &json!({"slug": "import", "name": "Import"})).await;
     reply.assert_problem(400, "names a route");
 }
+
+/// Rows an archive carries are held to the API's own rules, and a table its version has cannot
+/// be left out: each a 400, nothing left behind.
+#[tokio::test]
+async fn an_archive_breaking_the_apis_rules_or_missing_a_table_is_refused() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let archive = export(&app, "acme").await;
+    let before = fleet(&app).await;
+    let long_name = "x".repeat(300);
+    let rows = [
+        (format!("1\t{long_name}\t\\N\t1.00\t2026-12-02 02:10:47+00\n"), "at most 200 characters"),
+        ("1\tWidget\t\\N\t12.345\t2026-12-02 02:10:47+00\n".to_owned(), "more than two decimal places"),
+        ("1\t   \t\\N\t1.00\t2026-12-02 02:10:47+00\n".to_owned(), "must not be blank"),
+    ];
+    for (row, needle) in rows {
+        let reply = import(&app, "slug=acme2", with_table(&archive, "products", row.as_bytes())).await;
+        reply.assert_problem(400, needle);
+        assert!(
+            reply.body["detail"].as_str().is_some_and(|d| d.contains("breaks a rule of the API")),
+            "{reply:?}"
+        );
+    }
+
+    let without_orders = with_manifest(&archive, |manifest| {
+        manifest["tables"].as_array_mut().expect("tables").retain(|t| t["name"] != "orders");
+    });
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, data) in entries(&without_orders).into_iter().filter(|(p, _)| p != "tables/orders.copy") {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, &path, data.as_slice()).expect("append");
+    }
+    let reply = import(&app, "slug=acme2", builder.into_inner().expect("tar")).await;
+    reply.assert_problem(400, "has [\"products\", \"orders\"]");
+    assert_eq!(fleet(&app).await, before, "no registry row, no schema");
+}
