@@ -99,7 +99,9 @@ impl ResponseError for ApiError {
                 ServiceError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
                 ServiceError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
-                ServiceError::Timeout(_) | ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                ServiceError::Timeout(_) | ServiceError::Unavailable(_) | ServiceError::Migrating(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 ServiceError::Database(_) | ServiceError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
@@ -114,6 +116,9 @@ impl ResponseError for ApiError {
                     "the database is not reachable; try again shortly".to_owned()
                 }
                 Self::Service(ServiceError::Timeout(_)) => "the request took too long; try again".to_owned(),
+                Self::Service(ServiceError::Migrating(_)) => {
+                    "this tenant's data is being migrated; try again shortly".to_owned()
+                }
                 _ => "an internal error occurred; it has been logged".to_owned(),
             }
         } else {

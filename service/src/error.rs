@@ -80,6 +80,10 @@ pub enum ServiceError {
     /// retrying shortly. Never shown to clients in detail.
     #[display("database unavailable: {_0}")]
     Unavailable(#[error(not(source))] String),
+    /// The tenant's schema is behind this server's migrations (an operator rolled it back):
+    /// worth retrying once the fleet is migrated. Shown to clients only as "being migrated".
+    #[display("tenant in maintenance: {_0}")]
+    Migrating(#[error(not(source))] String),
     /// The database failed. Never shown to clients.
     #[display("database error: {_0}")]
     Database(DbErr),
@@ -146,6 +150,7 @@ impl ServiceError {
             Self::Throttled(t) => Self::Throttled(*t),
             Self::Invalid(m) => Self::Invalid(m.clone()),
             Self::Unavailable(m) => Self::Unavailable(m.clone()),
+            Self::Migrating(m) => Self::Migrating(m.clone()),
             Self::Database(db) => Self::Unexpected(format!("database error: {db}")),
             Self::Unexpected(m) => Self::Unexpected(m.clone()),
         })

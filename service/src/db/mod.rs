@@ -220,8 +220,10 @@ impl Db {
 
     /// A tenant query that meets no table because the tenant's schema is gone (deleted while a
     /// cache, here or on another instance, still knew it) is refused like the key it came with.
-    /// Any other missing table stays an internal error: a query that forgot its schema meets
-    /// the fail-closed `search_path` the same way.
+    /// One whose schema an operator has migrated back, behind this server's version, is a 503:
+    /// the tenant is in maintenance until `migration tenants up`. Any other missing table stays
+    /// an internal error: a query that forgot its schema meets the fail-closed `search_path`
+    /// the same way.
     async fn tenant_gone(&self, on: On<'_>, error: ServiceError) -> ServiceError {
         let On::Tenant(scope) = on else { return error };
         let ServiceError::Database(e) = &error else { return error };
@@ -231,17 +233,27 @@ impl Db {
         }
         let check = Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT to_regnamespace($1) IS NULL AS gone",
+            "SELECT to_regnamespace($1) IS NULL AS gone, \
+               (SELECT version FROM tenantry.tenants WHERE schema_name = $1) AS version",
             [scope.schema().as_str().into()],
         );
-        let gone = async {
+        let found = async {
             let work = <Work as Unit>::begin(&self.control, self.pooler).await.ok()?;
             let row = work.query_one_raw(check).await.ok().flatten()?;
             work.finish().await.ok()?;
-            row.try_get::<bool>("", "gone").ok()
+            let gone = row.try_get::<bool>("", "gone").ok()?;
+            Some((gone, row.try_get::<Option<String>>("", "version").ok().flatten()))
         };
-        match gone.await {
-            Some(true) => ServiceError::Unauthorized("unknown or revoked API key".to_owned()),
+        let latest = tenantry_migration::tenant::TenantMigrator::latest_version();
+        match found.await {
+            Some((true, _)) => ServiceError::Unauthorized("unknown or revoked API key".to_owned()),
+            Some((false, version)) if version.as_deref().is_none_or(|v| v < latest) => {
+                ServiceError::Migrating(format!(
+                    "the tenant's schema is at migration {} and this server needs {latest}: it is \
+                     being migrated (`migration tenants up` brings it up to date)",
+                    version.as_deref().unwrap_or("none")
+                ))
+            }
             _ => error,
         }
     }

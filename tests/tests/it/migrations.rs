@@ -288,3 +288,25 @@ pub mod command_line {
         (result.expect("command runs"), out)
     }
 }
+
+/// A tenant an operator migrated back is in maintenance: its requests that need the missing
+/// table answer 503 with Retry-After (not a 500), and are served again once it is migrated up.
+#[tokio::test]
+async fn a_tenant_migrated_back_answers_503_until_it_is_migrated_up() {
+    use tenantry_tests::TestApp;
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let schema = SchemaName::parse(&app.schema_of("acme")).expect("schema");
+    let db = app.db.connect(1).await;
+    let down = tenantry_migration::fleet::migrate_registered(&db, &schema, Direction::Down(Some(1)), "test");
+    down.await.expect("migrated down").expect("registered");
+
+    let reply = app.get("/orders", Some("acme")).await;
+    reply.assert_problem(503, "being migrated");
+    assert_eq!(reply.retry_after.as_deref(), Some("1"));
+    assert_eq!(app.get("/products", Some("acme")).await.status, 200, "what it has is served");
+
+    let up = tenantry_migration::fleet::migrate_registered(&db, &schema, Direction::Up(None), "test");
+    up.await.expect("migrated up").expect("registered");
+    assert_eq!(app.get("/orders", Some("acme")).await.status, 200);
+}
