@@ -13,7 +13,7 @@ use tenantry_entity::{order, product};
 use crate::db::{Db, On};
 use crate::page::{Page, PageRequest};
 use crate::tenants::{self, Slug};
-use crate::{SchemaName, ServiceError, TenantScope};
+use crate::{ServiceError, TenantScope};
 
 /// One tenant table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,9 +120,7 @@ fn unsigned(n: i64) -> u64 {
 pub async fn of_tenant(db: &Db, slug: &Slug) -> Result<Storage, ServiceError> {
     db.run(On::Control, async |work| {
         let tenant = tenants::find(work, slug).await?;
-        let schema = SchemaName::parse(&tenant.schema_name).map_err(|e| {
-            ServiceError::Unexpected(format!("registry row for '{slug}' holds an invalid schema name: {e}"))
-        })?;
+        let schema = tenants::stored_schema(&tenant)?;
         if !tenantry_pg::database::schema_exists(work, &schema).await? {
             return Err(ServiceError::Conflict(format!(
                 "tenant '{slug}' is registered but its schema {schema} is missing"

@@ -119,7 +119,7 @@ pub async fn placement(db: &Db, slug: &Slug) -> Result<(tenant::Model, Option<Pl
         if !is_citus(work).await? {
             return Ok((model, None));
         }
-        let schema = stored_schema(&model)?;
+        let schema = tenants::stored_schema(&model)?;
         Ok((model, Some(placement_of(work, &schema).await?)))
     })
     .await
@@ -153,7 +153,7 @@ pub async fn move_tenant(db: &Db, actor: &Actor, slug: &Slug, to: &Node) -> Resu
     audited(db, actor, change, async |tx| {
         require_citus(tx).await?;
         let model = tenants::find(tx, slug).await?;
-        let schema = stored_schema(&model)?;
+        let schema = tenants::stored_schema(&model)?;
         let placement = placement_of(tx, &schema).await?;
         let from = match placement {
             Placement { distributed: false, .. } => {
@@ -253,15 +253,6 @@ async fn placement_of(conn: &impl ConnectionTrait, schema: &SchemaName) -> Resul
         _ => None,
     };
     Ok(Placement { node, distributed: row.try_get("", "distributed")? })
-}
-
-fn stored_schema(model: &tenant::Model) -> Result<SchemaName, ServiceError> {
-    SchemaName::parse(&model.schema_name).map_err(|e| {
-        ServiceError::Unexpected(format!(
-            "registry row for '{}' holds an invalid schema name: {e}",
-            model.slug
-        ))
-    })
 }
 
 fn node_of(host: String, port: i32) -> Result<Node, ServiceError> {

@@ -198,16 +198,8 @@ pub async fn delete(
     slug: &Slug,
 ) -> Result<(), ServiceError> {
     let model = audited(db, actor, audit_of("tenant.delete", slug, json!({})), async |tx| {
-        let model = tenant::Entity::find()
-            .filter(tenant::Column::Slug.eq(slug.as_str()))
-            .lock_exclusive()
-            .one(tx)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))?;
-        // The stored name reaches SQL only through the validated type.
-        let schema = SchemaName::parse(&model.schema_name).map_err(|e| {
-            ServiceError::Unexpected(format!("registry row for '{slug}' holds an invalid schema name: {e}"))
-        })?;
+        let model = find_locked(tx, slug).await?;
+        let schema = stored_schema(&model)?;
         tx.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {} CASCADE", schema.quoted())).await?;
         tenant::Entity::delete_by_id(model.id).exec(tx).await?;
         let id = model.id;
@@ -236,6 +228,28 @@ async fn next_id(conn: &impl ConnectionTrait) -> Result<i64, ServiceError> {
         .await?
         .ok_or_else(|| ServiceError::Unexpected("nextval returned no row".to_owned()))?;
     Ok(row.try_get::<i64>("", "id")?)
+}
+
+/// The registry row of `slug`, locked until `tx` ends (for a change that must not race a
+/// delete, rename or another change of the same tenant); not found is an error.
+pub(crate) async fn find_locked(tx: &Tx, slug: &Slug) -> Result<tenant::Model, ServiceError> {
+    tenant::Entity::find()
+        .filter(tenant::Column::Slug.eq(slug.as_str()))
+        .lock_exclusive()
+        .one(tx)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))
+}
+
+/// The schema a registry row names, through the validated type: the one way a stored name
+/// reaches SQL. A row holding anything else is corrupt, an internal error.
+pub(crate) fn stored_schema(model: &tenant::Model) -> Result<SchemaName, ServiceError> {
+    SchemaName::parse(&model.schema_name).map_err(|e| {
+        ServiceError::Unexpected(format!(
+            "registry row for '{}' holds an invalid schema name: {e}",
+            model.slug
+        ))
+    })
 }
 
 /// The registry row of `slug`, on `conn` (usually a transaction); not found is an error.

@@ -19,7 +19,7 @@ use tenantry_entity::tenant::{self, State};
 use super::Slug;
 use crate::db::{Db, On};
 use crate::limits::{LimitSet, Limits};
-use crate::{SchemaName, ServiceError, TenantScope};
+use crate::{ServiceError, TenantScope};
 
 /// Most entries each cache (this registry, the keyring) keeps; beyond it the least used are
 /// evicted. 100,000 is ten times the largest fleet measured, at well under 100 bytes a key.
@@ -113,9 +113,7 @@ async fn load(db: &Db, id: i64, defaults: &LimitSet) -> Result<Option<ResolvedTe
 /// provisioned before schemas were derived from ids it is `tenant_<slug>`, and it is unique
 /// and never reused either way.
 fn resolved(model: &tenant::Model, defaults: &LimitSet) -> Result<ResolvedTenant, ServiceError> {
-    let schema = SchemaName::parse(&model.schema_name).map_err(|e| {
-        ServiceError::Unexpected(format!("registry row {} holds an invalid schema name: {e}", model.id))
-    })?;
+    let schema = super::stored_schema(model)?;
     Ok(ResolvedTenant {
         id: model.id,
         slug: Slug::parse(&model.slug)?,

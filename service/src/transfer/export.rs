@@ -26,9 +26,7 @@ pub async fn export(db: &Db, actor: &Actor, slug: &Slug) -> Result<Archive, Serv
         }
         other => other?,
     };
-    let schema = SchemaName::parse(&model.schema_name).map_err(|e| {
-        ServiceError::Unexpected(format!("registry row for '{slug}' holds an invalid schema name: {e}"))
-    })?;
+    let schema = tenants::stored_schema(&model)?;
     let scope = TenantScope::new(schema.clone());
     let mut conn = db.sqlx_pool(On::Tenant(&scope)).acquire().await.map_err(sqlx_err)?;
     // A COPY of a large tenant takes what it takes: no statement timeout inside this snapshot.

@@ -6,9 +6,7 @@
 
 use std::fs::File;
 
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement,
-};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, Statement};
 use serde_json::{Map, Value, json};
 use tenantry_entity::tenant;
 use tenantry_migration::runner::{Direction, migrate_tenant_in};
@@ -130,15 +128,8 @@ fn steps_to(version: &str) -> Result<u32, ServiceError> {
 /// Locks the existing tenant `slug`, checks that none of its tables holds a row, and brings
 /// its schema to the archive's version (down to nothing, then up `steps`: it is empty).
 async fn empty_tenant_at(tx: &Tx, slug: &Slug, steps: u32) -> Result<(i64, SchemaName), ServiceError> {
-    let model = tenant::Entity::find()
-        .filter(tenant::Column::Slug.eq(slug.as_str()))
-        .lock_exclusive()
-        .one(tx)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("tenant '{slug}'")))?;
-    let schema = SchemaName::parse(&model.schema_name).map_err(|e| {
-        ServiceError::Unexpected(format!("registry row for '{slug}' holds an invalid schema name: {e}"))
-    })?;
+    let model = tenants::find_locked(tx, slug).await?;
+    let schema = tenants::stored_schema(&model)?;
     for &table in TABLES {
         if columns(tx, &schema, table).await?.is_empty() {
             continue;
