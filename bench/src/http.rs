@@ -7,9 +7,6 @@ use std::time::Duration;
 use clap::Args;
 use futures::future::join_all;
 use serde_json::json;
-use tenantry_api::{Application, StopHandle};
-use tenantry_config::AdminToken;
-use tenantry_service::db::Db;
 use tenantry_service::limits::LimitSet;
 use tenantry_service::tenants::Registry;
 
@@ -57,7 +54,7 @@ pub struct HttpArgs {
 /// The server under load.
 enum Server {
     /// Started in this process: its statement counter and this process's RSS are read.
-    Here { stop: StopHandle, task: tokio::task::JoinHandle<std::io::Result<()>>, db: Db },
+    Here(setup::Served),
     /// Already running elsewhere (its tenants are the caller's to delete).
     There,
 }
@@ -92,14 +89,11 @@ async fn run_here(bench: &Bench, args: &HttpArgs, most: usize) -> anyhow::Result
     setup::seed_products(&db, &tenants, PRODUCTS, 4).await?;
     db.connection().clone().close().await?;
 
-    let mut settings = bench.settings.clone();
-    settings.server.port = 0;
-    // The control plane is not measured; a token avoids the generated one's log line.
-    settings.auth.admin_token = Some(AdminToken::try_from("bench-".repeat(8))?);
-    let app = Application::build(&settings).await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let (db, stop) = (app.db(), app.stop_handle());
-    let server = Server::Here { db, stop, task: tokio::spawn(app.run_until_stopped()) };
+    let settings = &bench.settings;
+    // The control plane is not measured; a set token avoids the generated one's log line.
+    let served = setup::Served::start(settings).await?;
+    let base = served.base.clone();
+    let server = Server::Here(served);
     let strategy = json!({
         "pool": settings.database.max_connections,
         "pooler_mode": format!("{:?}", settings.database.pooler_mode),
@@ -123,7 +117,7 @@ async fn measure(
     strategy: serde_json::Value,
 ) -> anyhow::Result<()> {
     let statements_run = || match &server {
-        Server::Here { db, .. } => Some(db.statements_run()),
+        Server::Here(served) => Some(served.db.statements_run()),
         Server::There => None,
     };
     let mut single = None;
@@ -181,31 +175,21 @@ async fn measure(
         }
     }
 
-    let (stop, task) = match server {
+    let served = match server {
         Server::There => {
             if args.pgbench {
                 eprintln!("bench: no pgbench comparison against --url (its database is not the bench's)");
             }
             return Ok(());
         }
-        Server::Here { stop, task, .. } => (stop, task),
+        Server::Here(served) => served,
     };
     if !args.pgbench {
-        return stop_server(&stop, task).await;
+        return served.stop().await;
     }
     let single = compare::list_alone(bench, args, &base, &tenants[0], PRODUCTS).await?;
-    stop_server(&stop, task).await?;
+    served.stop().await?;
     compare::against_pgbench(bench, args, tenants, PRODUCTS, single, most).await
-}
-
-/// Stops the in-process server through its handle: requests the load generator left in flight
-/// are answered first, and its pool is closed before pgbench runs on the same database.
-async fn stop_server(
-    stop: &StopHandle,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-) -> anyhow::Result<()> {
-    stop.stop().await;
-    task.await?.map_err(|e| anyhow::anyhow!("server: {e}"))
 }
 
 /// One request per tenant, so caches hold every key and tenant before measuring.
@@ -229,7 +213,7 @@ async fn warm_up(base: &str, tenants: &[Tenant]) -> anyhow::Result<()> {
 /// The server's CPU now, if it runs in this process.
 async fn cpu_snapshot(server: &Server, url: &str) -> Option<CpuSnapshot> {
     match server {
-        Server::Here { .. } => Some(CpuSnapshot::take(url).await),
+        Server::Here(_) => Some(CpuSnapshot::take(url).await),
         Server::There => None,
     }
 }

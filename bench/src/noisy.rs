@@ -14,8 +14,6 @@ use anyhow::Context;
 use clap::Args;
 use futures::future::join_all;
 use serde_json::json;
-use tenantry_api::Application;
-use tenantry_config::AdminToken;
 use tenantry_service::limits::LimitSet;
 use tenantry_service::tenants::Registry;
 use tokio::task::JoinSet;
@@ -84,19 +82,14 @@ pub async fn run(bench: &Bench, args: &NoisyArgs) -> anyhow::Result<()> {
     db.connection().clone().close().await?;
     let (noisy, others) = tenants.split_first().context("no tenants")?;
 
-    let mut settings = bench.settings.clone();
-    settings.server.port = 0;
-    let token = "bench-".repeat(8);
-    settings.auth.admin_token = Some(AdminToken::try_from(token.clone())?);
-    let app = Application::build(&settings).await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let stop = app.stop_handle();
-    let task = tokio::spawn(app.run_until_stopped());
+    let settings = &bench.settings;
+    let served = setup::Served::start(settings).await?;
+    let (base, token) = (served.base.clone(), setup::ADMIN_TOKEN);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     let duration = Duration::from_secs(args.duration);
     let noisy_rate = args.limit.saturating_mul(args.factor);
     let result = async {
-        set_limit(&client, &base, &token, noisy, Some(args.limit)).await?;
+        set_limit(&client, &base, token, noisy, Some(args.limit)).await?;
         for tenant in &tenants {
             client.get(format!("{base}/products/1")).bearer_auth(&tenant.key).send().await?;
         }
@@ -110,14 +103,13 @@ pub async fn run(bench: &Bench, args: &NoisyArgs) -> anyhow::Result<()> {
         let noisy_load = Some((noisy, noisy_rate));
         let limited = load(&client, &base, others, args.other_rate, noisy_load, duration).await;
         report("noisy tenant limited", &limited, Some(&alone), ctx.clone());
-        set_limit(&client, &base, &token, noisy, None).await?;
+        set_limit(&client, &base, token, noisy, None).await?;
         let unlimited = load(&client, &base, others, args.other_rate, noisy_load, duration).await;
         report("noisy tenant unlimited", &unlimited, Some(&alone), ctx);
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    stop.stop().await;
-    task.await?.map_err(|e| anyhow::anyhow!("server: {e}"))?;
+    served.stop().await?;
     result
 }
 

@@ -8,8 +8,6 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use futures::future::join_all;
 use serde_json::json;
-use tenantry_api::Application;
-use tenantry_config::AdminToken;
 use tenantry_service::limits::LimitSet;
 use tenantry_service::tenants::Registry;
 
@@ -37,19 +35,14 @@ pub async fn run(bench: &Bench, args: &QuotaArgs) -> anyhow::Result<()> {
     let (tenants, _) = setup::provision(&db, &registry, 0..2, 2).await?;
     db.connection().clone().close().await?;
 
-    let mut settings = bench.settings.clone();
-    settings.server.port = 0;
-    let token = "bench-".repeat(8);
-    settings.auth.admin_token = Some(AdminToken::try_from(token.clone())?);
-    let app = Application::build(&settings).await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let stop = app.stop_handle();
-    let task = tokio::spawn(app.run_until_stopped());
+    let settings = &bench.settings;
+    let served = setup::Served::start(settings).await?;
+    let (base, token) = (served.base.clone(), setup::ADMIN_TOKEN);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     let result = async {
         let body = json!({"limits": {"max_products": args.max_products}});
         let url = format!("{base}/tenants/{}", tenants[1].slug);
-        let reply = client.patch(url).bearer_auth(&token).json(&body).send().await?;
+        let reply = client.patch(url).bearer_auth(token).json(&body).send().await?;
         anyhow::ensure!(reply.status().is_success(), "setting the quota answered {}", reply.status());
         let ctx = json!({"connections": args.connections, "duration_s": args.duration,
             "workers": settings.server.workers, "pool": settings.database.max_connections});
@@ -65,8 +58,7 @@ pub async fn run(bench: &Bench, args: &QuotaArgs) -> anyhow::Result<()> {
         Ok(())
     }
     .await;
-    stop.stop().await;
-    task.await?.map_err(|e| anyhow::anyhow!("server: {e}"))?;
+    served.stop().await?;
     result
 }
 

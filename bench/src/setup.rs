@@ -164,3 +164,36 @@ pub async fn seed_products(
 fn price(n: usize) -> Decimal {
     Decimal::new(i64::try_from(n).unwrap_or(0) * 101, 2)
 }
+
+/// The control-plane token of a server a scenario starts in this process.
+pub const ADMIN_TOKEN: &str = "bench-bench-bench-bench-bench-bench-bench-bench-";
+
+/// The real server, started in this process on `settings` (a free port, [`ADMIN_TOKEN`]).
+pub struct Served {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The server's database handle (its statement counter).
+    pub db: Db,
+    stop: tenantry_api::StopHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Served {
+    /// Builds and starts the application.
+    pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
+        let mut settings = settings.clone();
+        settings.server.port = 0;
+        settings.auth.admin_token = Some(tenantry_config::AdminToken::try_from(ADMIN_TOKEN.to_owned())?);
+        let app = tenantry_api::Application::build(&settings).await?;
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let (db, stop) = (app.db(), app.stop_handle());
+        Ok(Self { base, db, stop, task: tokio::spawn(app.run_until_stopped()) })
+    }
+
+    /// Stops the server through its handle: requests left in flight are answered first, and
+    /// its pool is closed (so pgbench or the database's drop meet none of its sessions).
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.stop().await;
+        self.task.await?.map_err(|e| anyhow::anyhow!("server: {e}"))
+    }
+}
