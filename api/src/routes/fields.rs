@@ -1,6 +1,7 @@
-//! Partial-update fields: a field left out keeps its value, and `null` is refused where it
-//! would mean nothing (a name or a price cannot be cleared), instead of being taken as "left
-//! out" and answered 200 with nothing changed.
+//! Reading JSON bodies: only as objects ([`Object`]), and partial-update fields, where a field
+//! left out keeps its value and `null` is refused where it would mean nothing (a name or a
+//! price cannot be cleared), instead of being taken as "left out" and answered 200 with nothing
+//! changed.
 
 use std::marker::PhantomData;
 
