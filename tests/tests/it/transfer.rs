@@ -59,21 +59,28 @@ fn entries(archive: &[u8]) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// The archive rebuilt with its manifest changed by `change`.
-fn with_manifest(archive: &[u8], change: impl Fn(&mut Value)) -> Vec<u8> {
+/// A tar of `entries`, in order.
+fn tar_of(entries: impl IntoIterator<Item = (String, Vec<u8>)>) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
-    for (path, mut data) in entries(archive) {
-        if path == "manifest.json" {
-            let mut manifest: Value = serde_json::from_slice(&data).expect("JSON");
-            change(&mut manifest);
-            data = serde_json::to_vec(&manifest).expect("JSON");
-        }
+    for (path, data) in entries {
         let mut header = tar::Header::new_ustar();
         header.set_size(data.len() as u64);
         header.set_mode(0o644);
         builder.append_data(&mut header, &path, data.as_slice()).expect("append");
     }
     builder.into_inner().expect("tar")
+}
+
+/// The archive rebuilt with its manifest changed by `change`.
+fn with_manifest(archive: &[u8], change: impl Fn(&mut Value)) -> Vec<u8> {
+    tar_of(entries(archive).into_iter().map(|(path, data)| {
+        if path != "manifest.json" {
+            return (path, data);
+        }
+        let mut manifest: Value = serde_json::from_slice(&data).expect("JSON");
+        change(&mut manifest);
+        (path, serde_json::to_vec(&manifest).expect("JSON"))
+    }))
 }
 
 /// The tenant's products and orders as the API lists them.
@@ -195,14 +202,10 @@ async fn an_archive_of_an_unknown_format_version_or_without_manifest_is_refused(
     shop(&app, "acme").await;
     let archive = export(&app, "acme").await;
     let later = with_manifest(&archive, |m| m["format_version"] = json!(2));
-    let mut headless = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_ustar();
-    header.set_size(3);
-    headless.append_data(&mut header, "tables/products.copy", &b"1\tx"[..]).expect("append");
+    let headless = tar_of([("tables/products.copy".to_owned(), b"1\tx".to_vec())]);
     let before = fleet(&app).await;
 
     import(&app, "slug=acme2", later).await.assert_problem(422, "format version is 2");
-    let headless = headless.into_inner().expect("tar");
     import(&app, "slug=acme2", headless).await.assert_problem(400, "not its manifest");
     import(&app, "slug=acme2", b"garbage, not a tar".to_vec()).await.assert_problem(400, "tar");
     assert_eq!(fleet(&app).await, before);
@@ -323,15 +326,11 @@ fn with_table(archive: &[u8], table: &str, data: &[u8]) -> Vec<u8> {
             }
         }
     });
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, old) in entries(&with_entry) {
-        let data = if path == format!("tables/{table}.copy") { data.to_vec() } else { old };
-        let mut header = tar::Header::new_ustar();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        builder.append_data(&mut header, &path, data.as_slice()).expect("append");
-    }
-    builder.into_inner().expect("tar")
+    let file = format!("tables/{table}.copy");
+    tar_of(entries(&with_entry).into_iter().map(|(path, old)| {
+        let data = if path == file { data.to_vec() } else { old };
+        (path, data)
+    }))
 }
 
 /// Ids the sequence cannot continue after are the archive's fault: 400 naming the table, with
@@ -414,14 +413,8 @@ async fn an_archive_breaking_the_apis_rules_or_missing_a_table_is_refused() {
     let without_orders = with_manifest(&archive, |manifest| {
         manifest["tables"].as_array_mut().expect("tables").retain(|t| t["name"] != "orders");
     });
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, data) in entries(&without_orders).into_iter().filter(|(p, _)| p != "tables/orders.copy") {
-        let mut header = tar::Header::new_ustar();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        builder.append_data(&mut header, &path, data.as_slice()).expect("append");
-    }
-    let reply = import(&app, "slug=acme2", builder.into_inner().expect("tar")).await;
+    let archive = tar_of(entries(&without_orders).into_iter().filter(|(p, _)| p != "tables/orders.copy"));
+    let reply = import(&app, "slug=acme2", archive).await;
     reply.assert_problem(400, "has [\"products\", \"orders\"]");
     assert_eq!(fleet(&app).await, before, "no registry row, no schema");
 }
