@@ -125,8 +125,13 @@ pub(super) struct Unpacked {
 /// [`ServiceError::Unprocessable`], naming the problem.
 pub(super) fn unpack(archive: impl Read) -> Result<Unpacked, ServiceError> {
     let mut tar = tar::Archive::new(archive);
+    // tar's messages can quote the bytes it could not read: only printable ASCII of them is
+    // echoed back, so an answer never carries the sender's raw bytes.
     let corrupt = |e: std::io::Error| {
-        ServiceError::Invalid(format!("the archive is not a readable tar file (corrupt or truncated): {e}"))
+        let said: String = e.to_string().chars().filter(|c| c.is_ascii_graphic() || *c == ' ').collect();
+        ServiceError::Invalid(format!(
+            "the archive is not a readable tar file (corrupt or truncated): {said}"
+        ))
     };
     let mut entries = tar.entries().map_err(corrupt)?;
     let first = entries.next().transpose().map_err(corrupt)?;

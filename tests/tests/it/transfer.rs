@@ -208,6 +208,12 @@ async fn an_archive_of_an_unknown_format_version_or_without_manifest_is_refused(
     import(&app, "slug=acme2", later).await.assert_problem(422, "format version is 2");
     import(&app, "slug=acme2", headless).await.assert_problem(400, "not its manifest");
     import(&app, "slug=acme2", b"garbage, not a tar".to_vec()).await.assert_problem(400, "tar");
+    // Bytes tar could not read are not echoed back in the answer.
+    let binary: Vec<u8> = (0..1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let reply = import(&app, "slug=acme2", binary).await;
+    reply.assert_problem(400, "not a readable tar file");
+    let detail = reply.body["detail"].as_str().unwrap_or_default();
+    assert!(detail.chars().all(|c| c.is_ascii_graphic() || c == ' '), "{detail:?}");
     assert_eq!(fleet(&app).await, before);
 }
 
