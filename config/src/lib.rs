@@ -154,9 +154,9 @@ pub struct DatabaseSettings {
     /// Connection URL; may carry a password, so only its host, port, database and user ever
     /// show in `Debug` output and logs.
     pub url: DatabaseUrl,
-    /// Connections for tenant queries (at least 1): one shared pool of this many when
+    /// Connections for tenant queries (at least 1): one tenant pool of this many when
     /// `tenant_shards` is 0 or 1; otherwise `tenant_shards` sub-pools of
-    /// `max(max_connections / tenant_shards, 1)` each, plus a control pool of 2 beside them.
+    /// `max(max_connections / tenant_shards, 1)` each; a control pool of 2 beside them.
     #[serde(deserialize_with = "values::nonzero")]
     pub max_connections: u32,
     /// How long a request waits for a free connection before failing (`acquire_timeout_secs`,
@@ -177,12 +177,12 @@ pub struct DatabaseSettings {
     /// none.
     #[serde(deserialize_with = "values::statement_cache")]
     pub statement_cache_capacity: usize,
-    /// Tenant-affine sub-pools for tenant queries (0 or 1: one shared pool). With N, each
+    /// Tenant-affine sub-pools for tenant queries (0 or 1: one tenant pool). With N, each
     /// tenant's queries use one of N sub-pools of `max_connections / N` connections, chosen by
     /// a hash of its schema (or the next one, when all of its own are busy), so each Postgres
     /// backend meets about 2/N of the tenants. See docs/DESIGN-NOTES.md for the measurements.
     pub tenant_shards: u32,
-    /// How long a connection serves before it is closed and replaced, when next released
+    /// How long a connection serves before it is closed and replaced, when next handed out
     /// (`max_lifetime_secs`, seconds, at least 1). A Postgres backend keeps every relation and
     /// plan it has met, for every tenant, until it ends; this bounds how long it can grow.
     #[serde(rename = "max_lifetime_secs", deserialize_with = "values::nonzero_seconds")]

@@ -23,7 +23,7 @@ pub async fn connect_and_prepare(url: &str, options: &PoolOptions) -> Result<Db,
     })?;
     let db = connect(url, options).await?;
     crate::cluster::check_workers(&db).await?;
-    db.atomic(On::Control, async |tx| Ok(migrate_control_in(tx.transaction()).await?)).await?;
+    db.atomic(On::Control, async |tx| Ok(migrate_control_in(tx.transaction()?).await?)).await?;
     check_session_defaults(&db, options.statement_timeout).await?;
     Ok(db)
 }

@@ -27,6 +27,9 @@ pub struct Meters {
     pub unavailable: Counter,
     /// How long each unit of work took, waiting for connections included.
     pub unit_seconds: Histogram,
+    /// How long a unit of work on a tenant pool waited for its connection (opening one
+    /// included, when none was idle).
+    pub acquire_seconds: Histogram,
     /// The tenant registry's cache.
     pub registry: CacheMeters,
     /// The API key cache.
@@ -62,6 +65,8 @@ impl Meters {
             unavailable: counter("tenantry_db_unavailable_total", &[]),
             unit_seconds: recorder
                 .register_histogram(&Key::from_name("tenantry_db_unit_duration_seconds"), &METADATA),
+            acquire_seconds: recorder
+                .register_histogram(&Key::from_name("tenantry_db_acquire_wait_seconds"), &METADATA),
             registry: cache("registry"),
             keys: cache("keys"),
             provisioned: counter("tenantry_tenants_provisioned_total", &[]),

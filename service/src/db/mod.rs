@@ -3,8 +3,10 @@
 //! connection they met had died while idle, and refused with 503 within seconds when the
 //! database is unreachable.
 //!
-//! Directly on Postgres (or behind a session pooler) a client connection keeps its server
-//! connection, so statements run on the pool and sqlx caches them per connection. Behind a
+//! Tenant queries run on tenant pools (see `tenant_pool`): a unit of work holds one
+//! connection from its first statement to its end. Directly on Postgres (or behind a session
+//! pooler) a client connection keeps its server connection, so sqlx caches statements per
+//! connection. Behind a
 //! transaction pooler (PgBouncer `pool_mode = transaction`) a server connection is ours for one
 //! transaction only: a statement prepared in one transaction may not exist in the next, or may
 //! be another client's statement under the same name (measured with PgBouncer 1.18: "prepared
@@ -16,9 +18,11 @@
 
 mod bootstrap;
 mod health;
+mod held;
 mod meters;
 mod pool;
 mod routing;
+mod tenant_pool;
 mod work;
 
 use std::sync::Arc;
@@ -31,7 +35,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 pub use bootstrap::connect_and_prepare;
 pub use meters::{CacheMeters, Meters, PoolStat};
 pub use pool::{CONTROL_STATEMENT_CACHE, PoolOptions, PoolerMode, connect};
-use work::Unit;
+use tenant_pool::{Pooled, TenantPool};
+use work::{Source, Unit};
 pub use work::{Tx, Work};
 
 use self::health::Health;
@@ -60,8 +65,8 @@ impl<'a> From<&'a TenantScope> for On<'a> {
 #[derive(Clone, Debug)]
 pub struct Db {
     control: DatabaseConnection,
-    /// Tenant-affine sub-pools; empty when tenant queries share `control`.
-    shards: Arc<Vec<DatabaseConnection>>,
+    /// The tenant pools: one, or the tenant-affine sub-pools (see [`PoolOptions::tenant_shards`]).
+    shards: Arc<Vec<TenantPool>>,
     pooler: PoolerMode,
     statements: Arc<AtomicU64>,
     health: Arc<Health>,
@@ -106,22 +111,37 @@ impl Db {
         &self.meters
     }
 
-    /// Each pool's connections now: `control`, then the sub-pools as `tenant_<n>`.
+    /// Each pool's connections now: `control`, then the tenant pools as `tenant_<n>`.
     pub fn pool_stats(&self) -> Vec<PoolStat> {
-        let stat = |pool: String, conn: &DatabaseConnection| {
-            let sqlx = conn.get_postgres_connection_pool();
-            let idle = u32::try_from(sqlx.num_idle()).unwrap_or(u32::MAX);
-            PoolStat { pool, size: sqlx.size(), idle, max: sqlx.options().get_max_connections() }
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let sqlx = self.control.get_postgres_connection_pool();
+        let idle = count(sqlx.num_idle());
+        let control = PoolStat {
+            pool: "control".to_owned(),
+            size: sqlx.size(),
+            idle,
+            max: sqlx.options().get_max_connections(),
         };
-        let mut stats = vec![stat("control".to_owned(), &self.control)];
-        stats.extend(self.shards.iter().enumerate().map(|(n, conn)| stat(format!("tenant_{n}"), conn)));
-        stats
+        let tenants = self.shards.iter().enumerate().map(|(n, pool)| {
+            let status = pool.status();
+            let (size, idle, max) = (count(status.size), count(status.available), count(status.max_size));
+            PoolStat { pool: format!("tenant_{n}"), size, idle, max }
+        });
+        std::iter::once(control).chain(tenants).collect()
     }
 
-    /// The sqlx pool behind `on`, for what SeaORM cannot do (COPY). Its caller owns any
-    /// transaction it opens there; nothing else in the service uses it.
-    pub(crate) fn sqlx_pool(&self, on: On<'_>) -> &sea_orm::sqlx::PgPool {
-        self.pool_for(on).get_postgres_connection_pool()
+    /// A connection of `scope`'s tenant pool, for what SeaORM cannot do (COPY). Its caller
+    /// owns any transaction it opens there and calls [`RawConnection::release`] once it has
+    /// ended it; dropped without that, the connection is closed, not reused.
+    pub(crate) async fn raw_connection(&self, scope: &TenantScope) -> Result<RawConnection, ServiceError> {
+        let Source::Tenant { pool, acquire, .. } = self.pool_for(On::Tenant(scope)) else {
+            return Err(ServiceError::Unexpected("a tenant is served by a tenant pool".to_owned()));
+        };
+        let started = Instant::now();
+        let mut conn = pool.get().await.map_err(|e| self.classify(work::acquire_err(e).into()))?;
+        acquire.record(started.elapsed().as_secs_f64());
+        conn.hold();
+        Ok(RawConnection(conn))
     }
 
     async fn unit<U: Unit, T>(
@@ -146,11 +166,11 @@ impl Db {
         if self.health.known_unreachable() {
             return Err(unreachable());
         }
-        let pool = self.pool_for(on);
+        let source = self.pool_for(on);
         let attempts = async {
             let mut retried = false;
             loop {
-                let (error, ran) = match U::begin(pool, self.pooler).await {
+                let (error, ran) = match U::begin(source, self.pooler).await {
                     Err(e) => (ServiceError::from(e), false),
                     Ok(unit) => match work(&unit).await {
                         Ok(value) => {
@@ -158,10 +178,14 @@ impl Db {
                             unit.finish().await.map_err(|e| self.classify(e.into()))?;
                             return Ok(value);
                         }
-                        Err(e) => (e, unit.ran()),
+                        Err(e) => {
+                            let ran = unit.ran();
+                            unit.abandon(lost(&e)).await;
+                            (e, ran)
+                        }
                     },
                 };
-                let lost = matches!(&error, ServiceError::Database(e) if connection_lost(e));
+                let lost = lost(&error);
                 if lost && !ran && !retried {
                     // The connection died while idle (a restart, a terminated backend): the
                     // statement never ran. Every connection idle since then is checked first.
@@ -200,11 +224,13 @@ impl Db {
         &self.control
     }
 
-    /// Closes every pool, waiting for connections in use to come back.
+    /// Closes every pool: the control pool waits for its connections in use to come back; a
+    /// tenant connection still held closes when its unit of work ends.
     pub async fn close(&self) {
-        for pool in std::iter::once(&self.control).chain(self.shards.iter()) {
-            pool.get_postgres_connection_pool().close().await;
+        for pool in self.shards.iter() {
+            tenant_pool::close(pool).await;
         }
+        self.control.get_postgres_connection_pool().close().await;
     }
 
     /// A connection failure is the database being unavailable (503), not an internal error.
@@ -238,7 +264,7 @@ impl Db {
             [scope.schema().as_str().into()],
         );
         let found = async {
-            let work = <Work as Unit>::begin(&self.control, self.pooler).await.ok()?;
+            let work = <Work as Unit>::begin(Source::Orm(&self.control), self.pooler).await.ok()?;
             let row = work.query_one_raw(check).await.ok().flatten()?;
             work.finish().await.ok()?;
             let gone = row.try_get::<bool>("", "gone").ok()?;
@@ -256,6 +282,36 @@ impl Db {
             }
             _ => error,
         }
+    }
+}
+
+/// Whether `e` says the connection itself was lost.
+fn lost(e: &ServiceError) -> bool {
+    matches!(e, ServiceError::Database(e) if connection_lost(e))
+}
+
+/// A tenant-pool connection held outside a unit of work (see [`Db::raw_connection`]).
+#[derive(Debug)]
+pub(crate) struct RawConnection(Pooled);
+
+impl RawConnection {
+    /// Hands the connection back for reuse: only with nothing in flight and no transaction open.
+    pub(crate) fn release(mut self) {
+        self.0.release();
+    }
+}
+
+impl std::ops::Deref for RawConnection {
+    type Target = sea_orm::sqlx::PgConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0.raw
+    }
+}
+
+impl std::ops::DerefMut for RawConnection {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0.raw
     }
 }
 

@@ -13,7 +13,7 @@ use super::Db;
 use super::health::Health;
 use crate::ServiceError;
 
-/// Connections of the control pool beside tenant-affine sub-pools.
+/// Connections of the control pool beside the tenant pools.
 const CONTROL_CONNECTIONS: u32 = 2;
 /// Most statements each control-pool connection caches.
 pub const CONTROL_STATEMENT_CACHE: usize = 100;
@@ -21,8 +21,8 @@ pub const CONTROL_STATEMENT_CACHE: usize = 100;
 /// How to open the pools.
 #[derive(Clone, Debug)]
 pub struct PoolOptions {
-    /// Connections for tenant queries: one shared pool of this many, or split evenly over the
-    /// sub-pools (each at least 1), which then get a control pool of 2 beside them.
+    /// Connections for tenant queries: one tenant pool of this many, or split evenly over the
+    /// sub-pools (each at least 1); the control pool has 2 more beside them.
     pub max_connections: u32,
     /// How long a caller waits for a free connection.
     pub acquire_timeout: Duration,
@@ -32,7 +32,7 @@ pub struct PoolOptions {
     pub pooler: PoolerMode,
     /// Prepared statements cached per connection when there is no transaction pooler.
     pub statement_cache: usize,
-    /// Tenant-affine sub-pools (0 or 1: one shared pool). With N, tenant queries go to one of
+    /// Tenant-affine sub-pools (0 or 1: one tenant pool). With N, tenant queries go to one of
     /// N sub-pools chosen by a hash of the tenant's schema (or the next one when it is busy),
     /// so each Postgres backend prepares statements and caches relations for about 2/N of the
     /// tenants.
@@ -58,7 +58,7 @@ impl From<&DatabaseSettings> for PoolOptions {
 }
 
 impl Default for PoolOptions {
-    /// Small pools for tests: 4 connections in one shared pool, no pooler, the settings'
+    /// Small pools for tests: 4 connections in one tenant pool, no pooler, the settings'
     /// timeouts and statement cache.
     fn default() -> Self {
         Self {
@@ -73,33 +73,41 @@ impl Default for PoolOptions {
     }
 }
 
-/// Opens the pools. Every connection starts (by start-up options, no extra round trip) with
-/// `search_path` at a schema that does not exist, so an unqualified query fails instead of
-/// reading another tenant's tables, and with `statement_timeout`, so no request holds a
-/// connection indefinitely. Connections are not pinged on acquire (a round trip per query),
-/// except those idle since a connection was last found dead (see `Health`). sqlx 0.9 still
-/// sends one Sync round trip when a connection goes back to its pool, and has no setting to
-/// stop it.
+/// Opens the pools: a SeaORM pool of 2 for the control plane, provisioning and the caches'
+/// misses, and the tenant pools (see `tenant_pool`). Every connection starts (by
+/// start-up options, no extra round trip) with `search_path` at a schema that does not exist,
+/// so an unqualified query fails instead of reading another tenant's tables, and with
+/// `statement_timeout`, so no request holds a connection indefinitely. Connections are not
+/// pinged on acquire (a round trip per query), except those idle since a connection was last
+/// found dead (see `Health`). The control pool is a sqlx pool (the migration runner needs
+/// SeaORM's transactions), which pings each connection handed back to it; the tenant pools,
+/// which serve every request, do not.
 pub async fn connect(url: &str, options: &PoolOptions) -> Result<Db, ServiceError> {
     let statements = Arc::new(AtomicU64::new(0));
     let health = Arc::new(Health::default());
     let shards = options.tenant_shards.max(1);
-    let open = |size, cache| open_pool(url, options, size, cache, &statements, &health);
-    let (control, pools) = if shards == 1 {
-        (open(options.max_connections, options.statement_cache).await?, Vec::new())
-    } else {
-        // A small pool for the control plane, provisioning and the caches' misses, with a small
-        // statement cache: provisioning runs each tenant's DDL once, and caching thousands of
-        // such statements made provisioning about 3x slower (measured). The rest split evenly.
-        let per_shard = (options.max_connections / shards).max(1);
-        let control = open(CONTROL_CONNECTIONS, options.statement_cache.min(CONTROL_STATEMENT_CACHE)).await?;
-        let mut pools = Vec::with_capacity(shards as usize);
-        for _ in 0..shards {
-            pools.push(open(per_shard, options.statement_cache).await?);
-        }
-        (control, pools)
-    };
+    // The control pool has a small statement cache: provisioning runs each tenant's DDL once,
+    // and caching thousands of such statements made provisioning about 3x slower (measured).
+    let control_cache = options.statement_cache.min(CONTROL_STATEMENT_CACHE);
+    let control = open_pool(url, options, CONTROL_CONNECTIONS, control_cache, &statements, &health).await?;
     let target = control.get_postgres_connection_pool().connect_options();
+    let tenant_options = (*target).clone().statement_cache_capacity(match options.pooler {
+        PoolerMode::None => options.statement_cache,
+        PoolerMode::Transaction => 0,
+    });
+    let per_shard = (options.max_connections / shards).max(1);
+    let pools = (0..shards)
+        .map(|_| {
+            let health = Arc::clone(&health);
+            super::tenant_pool::open(
+                tenant_options.clone(),
+                per_shard,
+                options.acquire_timeout,
+                options.max_lifetime,
+                health,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let meters = Arc::default();
     Ok(Db { control, shards: Arc::new(pools), pooler: options.pooler, statements, health, target, meters })
 }

@@ -2,20 +2,24 @@
 
 use std::hash::Hasher;
 
-use sea_orm::DatabaseConnection;
-
+use super::tenant_pool::TenantPool;
+use super::work::Source;
 use super::{Db, On};
 
 impl Db {
     /// The pool a unit of work runs on. A tenant's is its home sub-pool, chosen by a hash of
     /// its schema; when every connection there is busy and the next sub-pool has one idle,
     /// that one instead. So each backend meets about 2/N of the tenants, and one busy tenant is
-    /// not held to one sub-pool's connections. (A connection on its way back counts as busy:
-    /// sqlx pings it first, so even one client at a time is served by both sub-pools.)
-    pub(super) fn pool_for(&self, on: On<'_>) -> &DatabaseConnection {
-        let On::Tenant(scope) = on else { return &self.control };
-        if self.shards.is_empty() {
-            return &self.control;
+    /// not held to one sub-pool's connections.
+    pub(super) fn pool_for(&self, on: On<'_>) -> Source<'_> {
+        let On::Tenant(scope) = on else { return Source::Orm(&self.control) };
+        let tenant = |pool| Source::Tenant {
+            pool,
+            statements: &self.statements,
+            acquire: &self.meters.acquire_seconds,
+        };
+        if self.shards.len() == 1 {
+            return tenant(&self.shards[0]);
         }
         // FNV-1a over the name's bytes: fixed by its specification, so a tenant keeps its
         // sub-pool across builds and Rust releases (std's DefaultHasher promises neither).
@@ -24,22 +28,18 @@ impl Db {
         let home = (hasher.finish() % self.shards.len() as u64) as usize;
         let neighbour = (home + 1) % self.shards.len();
         let (home_pool, neighbour_pool) = (&self.shards[home], &self.shards[neighbour]);
-        if !has_free_connection(home_pool) && idle(neighbour_pool) > 0 {
-            return neighbour_pool;
+        if !has_free_connection(home_pool) && neighbour_pool.status().available > 0 {
+            return tenant(neighbour_pool);
         }
-        home_pool
+        tenant(home_pool)
     }
 }
 
-/// Idle connections in a pool (a snapshot: another task may take one at once).
-fn idle(conn: &DatabaseConnection) -> usize {
-    conn.get_postgres_connection_pool().num_idle()
-}
-
-/// Whether a pool has a connection idle or room to open one.
-fn has_free_connection(conn: &DatabaseConnection) -> bool {
-    let pool = conn.get_postgres_connection_pool();
-    pool.num_idle() > 0 || pool.size() < pool.options().get_max_connections()
+/// Whether a pool has a connection idle or room to open one (a snapshot: another task may
+/// take it at once).
+fn has_free_connection(pool: &TenantPool) -> bool {
+    let status = pool.status();
+    status.available > 0 || status.size < status.max_size
 }
 
 #[cfg(test)]

@@ -102,7 +102,7 @@ pub(crate) async fn provision_in(
     let create = tx.execute_unprepared(&format!("CREATE SCHEMA {}", schema.quoted())).await;
     create.on_conflict(|| format!("schema {schema} already exists"))?;
     let key = keys::issue_for(tx, id).await?;
-    migrate_tenant_in(tx.transaction(), &schema, Direction::Up(steps)).await?;
+    migrate_tenant_in(tx.transaction()?, &schema, Direction::Up(steps)).await?;
     let model = tenant::Entity::find_by_id(id)
         .one(tx)
         .await?

@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 use super::archive::{self, Archive, FORMAT, FORMAT_VERSION, Manifest, Spooled, TableEntry, hex};
 use super::{TABLES, io_err, sqlx_err};
 use crate::audit::{Actor, audited};
-use crate::db::{Db, On};
+use crate::db::Db;
 use crate::tenants::{self, Slug, audit_of};
 use crate::{SchemaName, ServiceError, TenantScope};
 
@@ -28,7 +28,7 @@ pub async fn export(db: &Db, actor: &Actor, slug: &Slug) -> Result<Archive, Serv
     };
     let schema = tenants::stored_schema(&model)?;
     let scope = TenantScope::new(schema.clone());
-    let mut conn = db.sqlx_pool(On::Tenant(&scope)).acquire().await.map_err(sqlx_err)?;
+    let mut conn = db.raw_connection(&scope).await?;
     // A COPY of a large tenant takes what it takes: no statement timeout inside this snapshot.
     sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = 0")
         .execute(&mut *conn)
@@ -39,7 +39,7 @@ pub async fn export(db: &Db, actor: &Actor, slug: &Slug) -> Result<Archive, Serv
     let end = sqlx::raw_sql(if taken.is_ok() { "COMMIT" } else { "ROLLBACK" }).execute(&mut *conn).await;
     let (version, spooled) = taken?;
     end.map_err(sqlx_err)?;
-    drop(conn);
+    conn.release();
     let manifest = Manifest {
         format: FORMAT.to_owned(),
         format_version: FORMAT_VERSION,

@@ -94,7 +94,7 @@ pub async fn import(
             }
         };
         load(tx, &schema, &unpacked).await?;
-        migrate_tenant_in(tx.transaction(), &schema, Direction::Up(None)).await?;
+        migrate_tenant_in(tx.transaction()?, &schema, Direction::Up(None)).await?;
         let model = tenant::Entity::find_by_id(id)
             .one(tx)
             .await?
@@ -142,8 +142,8 @@ async fn empty_tenant_at(tx: &Tx, slug: &Slug, steps: u32) -> Result<(i64, Schem
             )));
         }
     }
-    migrate_tenant_in(tx.transaction(), &schema, Direction::Down(None)).await?;
-    migrate_tenant_in(tx.transaction(), &schema, Direction::Up(Some(steps))).await?;
+    migrate_tenant_in(tx.transaction()?, &schema, Direction::Down(None)).await?;
+    migrate_tenant_in(tx.transaction()?, &schema, Direction::Up(Some(steps))).await?;
     Ok((model.id, schema))
 }
 

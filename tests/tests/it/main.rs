@@ -25,6 +25,7 @@ mod request_log;
 mod resilience;
 mod routing;
 mod shutdown;
+mod tenant_pool;
 mod tenants;
 mod transfer;
 mod usage;

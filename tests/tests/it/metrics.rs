@@ -81,6 +81,9 @@ async fn metrics_need_the_admin_token_and_count_requests_by_route_pattern_pools_
     assert_eq!(value(&samples, "tenantry_http_request_duration_seconds_bucket", &histogram), Some(3.0));
     assert!(value(&samples, "tenantry_db_pool_connections", &[("pool", "control")]).is_some());
     assert!(value(&samples, "tenantry_db_statements_total", &[]).is_some_and(|n| n > 0.0));
+    // The product's creation and its three reads each waited for a tenant connection.
+    assert!(value(&samples, "tenantry_db_acquire_wait_seconds_count", &[]).is_some_and(|n| n >= 4.0));
+    assert!(value(&samples, "tenantry_db_pool_in_use_connections", &[("pool", "tenant_0")]).is_some());
     assert!(value(&samples, "tenantry_cache_hits_total", &[("cache", "keys")]).is_some_and(|n| n >= 3.0));
     // Provisioning put the tenant in the registry cache: every request since was a hit.
     assert!(value(&samples, "tenantry_cache_hits_total", &[("cache", "registry")]).is_some_and(|n| n >= 4.0));

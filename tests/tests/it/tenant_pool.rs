@@ -1,0 +1,99 @@
+//! The tenant pools hand a connection on only when the unit of work that held it ended
+//! cleanly: a transaction failed mid-way is rolled back first, and one cancelled mid-way (a
+//! client gone, a timeout) closes its connection, so no later unit runs inside a transaction
+//! it did not begin or waits for a statement it did not send.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use tenantry_service::db::{Db, PoolOptions, connect};
+use tenantry_service::{SchemaName, ServiceError, TenantScope};
+use tenantry_tests::TestDb;
+
+/// One tenant pool of one connection, so every unit of work meets the same connection unless
+/// the pool closed it; and a tenant schema `tenant_tp` with a table `tenant_tp.t (n int)`.
+async fn one_connection(test_db: &TestDb) -> (Db, TenantScope) {
+    test_db.execute("CREATE SCHEMA tenant_tp; CREATE TABLE tenant_tp.t (n int)").await;
+    let options = PoolOptions { max_connections: 1, tenant_shards: 1, ..PoolOptions::default() };
+    let db = connect(test_db.url(), &options).await.expect("pool");
+    let scope = TenantScope::new(SchemaName::parse("tenant_tp").expect("a schema name"));
+    (db, scope)
+}
+
+async fn number(conn: &impl ConnectionTrait, sql: &str) -> Result<i64, ServiceError> {
+    let row = conn
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await?
+        .ok_or_else(|| ServiceError::Unexpected("no row".to_owned()))?;
+    Ok(row.try_get("", "n")?)
+}
+
+async fn pid(conn: &impl ConnectionTrait) -> Result<i64, ServiceError> {
+    number(conn, "SELECT pg_backend_pid()::bigint AS n").await
+}
+
+/// The rows of `tenant_tp.t` a new unit of work sees, and the backend it ran on.
+async fn rows_and_backend(db: &Db, scope: &TenantScope) -> (i64, i64) {
+    db.run(scope, async |work| {
+        Ok((number(work, "SELECT count(*) AS n FROM tenant_tp.t").await?, pid(work).await?))
+    })
+    .await
+    .expect("a later unit of work runs")
+}
+
+#[tokio::test]
+async fn a_transaction_that_fails_midway_is_rolled_back_and_its_connection_serves_on() {
+    let test_db = TestDb::new().await;
+    let (db, scope) = one_connection(&test_db).await;
+    let first = Mutex::new(None);
+
+    let failed = db
+        .atomic(&scope, async |tx| {
+            *first.lock().expect("lock") = Some(pid(tx).await?);
+            tx.execute_unprepared("INSERT INTO tenant_tp.t VALUES (1)").await?;
+            number(tx, "SELECT 1 / 0 AS n").await
+        })
+        .await;
+    assert!(matches!(failed, Err(ServiceError::Database(_))), "{failed:?}");
+
+    // Had the connection come back inside its aborted transaction, this would fail ("current
+    // transaction is aborted"); had the rollback been skipped and the insert kept, count 1.
+    let (rows, backend) = rows_and_backend(&db, &scope).await;
+    assert_eq!(rows, 0, "the failed transaction's insert is gone");
+    assert_eq!(Some(backend), *first.lock().expect("lock"), "the same connection, not a new one");
+
+    // A failed statement outside a transaction leaves its connection in service too.
+    let failed = db.run(&scope, async |work| Ok(number(work, "SELECT 1 / 0 AS n").await?)).await;
+    assert!(failed.is_err());
+    assert_eq!(rows_and_backend(&db, &scope).await.1, backend);
+}
+
+#[tokio::test]
+async fn a_unit_cancelled_inside_its_transaction_never_hands_its_connection_on() {
+    let test_db = TestDb::new().await;
+    let (db, scope) = one_connection(&test_db).await;
+    let first = Mutex::new(None);
+
+    let unit = db.atomic(&scope, async |tx| {
+        *first.lock().expect("lock") = Some(pid(tx).await?);
+        tx.execute_unprepared("INSERT INTO tenant_tp.t VALUES (1)").await?;
+        tx.execute_unprepared("SELECT pg_sleep(5)").await?;
+        Ok(())
+    });
+    let cancelled = tokio::time::timeout(Duration::from_millis(500), unit).await;
+    assert!(cancelled.is_err(), "the unit was cancelled mid-statement");
+
+    // Reusing that connection would mean waiting out its sleep and then running inside its
+    // open transaction, seeing its uncommitted insert.
+    let started = Instant::now();
+    let (rows, backend) = rows_and_backend(&db, &scope).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "waited {:?} for the cancelled statement",
+        started.elapsed()
+    );
+    assert_eq!(rows, 0, "the cancelled transaction's insert is not seen");
+    assert_ne!(Some(backend), *first.lock().expect("lock"), "a new connection");
+    assert_eq!(db.pool_stats().iter().find(|s| s.pool == "tenant_0").map(|s| s.size), Some(1));
+}
