@@ -97,7 +97,9 @@ impl Health {
         {
             return reachable;
         }
-        let reachable = match tokio::time::timeout(PROBE_TIMEOUT, target.connect()).await {
+        // Boxed: sqlx's connect future is about 10 KiB, and every unit of work's future holds
+        // this probe's.
+        let reachable = match tokio::time::timeout(PROBE_TIMEOUT, Box::pin(target.connect())).await {
             Ok(Ok(conn)) => {
                 conn.close().await.ok();
                 true
