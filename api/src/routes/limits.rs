@@ -7,7 +7,7 @@ use tenantry_service::entity::tenant;
 use tenantry_service::limits::{self, LimitsChange};
 use utoipa::ToSchema;
 
-use super::fields::present;
+use super::fields::{Whole, present};
 use crate::ApiError;
 
 /// A tenant's own limits and quotas; `null` is the default in settings (`limits.*`, where
@@ -48,23 +48,23 @@ pub(super) struct LimitsChangeBody {
     /// Data-plane requests per second on each instance, 1 to 1000000.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000, example = 50)]
-    requests_per_second: Option<Option<i64>>,
+    requests_per_second: Option<Option<Whole>>,
     /// The token bucket's size, 1 to 1000000.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000, example = 100)]
-    burst: Option<Option<i64>>,
+    burst: Option<Option<Whole>>,
     /// Data-plane requests in flight at once on each instance, 1 to 1000000.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000, example = 8)]
-    max_concurrent_requests: Option<Option<i64>>,
+    max_concurrent_requests: Option<Option<Whole>>,
     /// Products the tenant may hold, 0 (none may be created) or more.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, minimum = 0, example = 1000)]
-    max_products: Option<Option<i64>>,
+    max_products: Option<Option<Whole>>,
     /// Orders the tenant may hold, 0 (none may be created) or more.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, minimum = 0, example = 10000)]
-    max_orders: Option<Option<i64>>,
+    max_orders: Option<Option<Whole>>,
 }
 
 impl LimitsChangeBody {
@@ -72,10 +72,10 @@ impl LimitsChangeBody {
     fn parse(self) -> Result<LimitsChange, ServiceError> {
         fn each<T>(
             field: &str,
-            value: Option<Option<i64>>,
+            value: Option<Option<Whole>>,
             parse: fn(&str, i64) -> Result<T, ServiceError>,
         ) -> Result<Option<Option<T>>, ServiceError> {
-            value.map(|v| v.map(|n| parse(field, n)).transpose()).transpose()
+            value.map(|v| v.map(|n| parse(field, n.0)).transpose()).transpose()
         }
         Ok(LimitsChange {
             requests_per_second: each("limits.requests_per_second", self.requests_per_second, limits::rate)?,
@@ -101,18 +101,17 @@ pub(super) fn change(field: Option<Option<LimitsChangeBody>>) -> Result<LimitsCh
     })
 }
 
-/// Reads the `limits` field (with `#[serde(default)]`): a JSON object or `null`, naming the
-/// field at fault in a type error (`limits.burst: invalid type: string "x", expected i64`):
-/// serde's own message for a nested field names no field. Read straight from the body (not
-/// through a `serde_json::Value`, which would keep the last of two equal keys), so a field
-/// given twice is refused as at the top level.
+/// Reads the `limits` field (with `#[serde(default)]`): a JSON object or `null` (the body's
+/// [`super::fields::Object`] names the field at fault: `limits.burst: ...`). Read straight
+/// from the body (not through a `serde_json::Value`, which would keep the last of two equal
+/// keys), so a field given twice is refused as at the top level.
 pub(super) fn deserialize_change<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Option<LimitsChangeBody>>, D::Error> {
     Ok(Some(Option::<Tracked>::deserialize(d)?.map(|t| t.0)))
 }
 
-/// A [`LimitsChangeBody`] read from a JSON object only, its errors naming their path.
+/// A [`LimitsChangeBody`] read from a JSON object only.
 struct Tracked(LimitsChangeBody);
 
 impl<'de> Deserialize<'de> for Tracked {
@@ -131,11 +130,6 @@ impl<'de> serde::de::Visitor<'de> for TrackedVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Tracked, A::Error> {
-        let fields = serde::de::value::MapAccessDeserializer::new(map);
-        serde_path_to_error::deserialize(fields).map(Tracked).map_err(|e| {
-            let path = e.path().to_string();
-            let at = if path == "." { "limits".to_owned() } else { format!("limits.{path}") };
-            serde::de::Error::custom(format!("{at}: {}", e.into_inner()))
-        })
+        LimitsChangeBody::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Tracked)
     }
 }

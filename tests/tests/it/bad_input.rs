@@ -283,3 +283,51 @@ async fn unknown_routes_answer_a_json_404() {
 
     app.get("/nowhere", None).await.assert_problem(404, "no route for GET /nowhere");
 }
+
+#[tokio::test]
+async fn a_number_too_large_for_its_field_is_refused_naming_the_field_and_what_it_takes() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let product = app.create_product("acme", "Widget", "10.00").await;
+    let before = row_counts(&app).await;
+    // Raw bodies: a JSON number past i64 (or past f64) cannot be built as a `serde_json::Value`.
+    let huge = "123456789012345678901234567890";
+    let id = product["id"].as_i64().expect("id");
+    let cases: Vec<(&str, String, &[&str])> = vec![
+        (
+            "/orders",
+            format!(r#"{{"product_id": {id}, "quantity": {huge}}}"#),
+            &["quantity", "out of range", "whole number"],
+        ),
+        (
+            "/orders",
+            format!(r#"{{"product_id": {huge}, "quantity": 1}}"#),
+            &["product_id", "out of range", "whole number"],
+        ),
+        ("/orders", format!(r#"{{"product_id": {id}, "quantity": 1.5}}"#), &["quantity", "whole number"]),
+        ("/orders", format!(r#"{{"product_id": {id}, "quantity": 1e400}}"#), &["quantity", "out of range"]),
+        (
+            "/products",
+            format!(r#"{{"name": "x", "price": {huge}}}"#),
+            &["price", "decimal string", "not a JSON number"],
+        ),
+        (
+            "/products",
+            r#"{"name": "x", "price": -1e300}"#.to_owned(),
+            &["price", "decimal string", "not a JSON number"],
+        ),
+    ];
+
+    for (path, body, needles) in cases {
+        let request =
+            app.client.post(app.url(path)).header("content-type", "application/json").body(body.clone());
+        let reply = app.send(request, Some("acme")).await;
+        for needle in needles {
+            reply.assert_problem(400, needle);
+        }
+        let detail = reply.body["detail"].as_str().unwrap_or_default();
+        assert!(!detail.contains("floating point"), "{body}: {detail}");
+    }
+
+    assert_eq!(row_counts(&app).await, before);
+}
