@@ -108,7 +108,12 @@ const SHARED: [(u16, &str, &str); 9] = [
          headers. The HTTP layer answers this before the request reaches Tenantry, with an empty \
          body and no request id, and closes the connection",
     ),
-    (415, "UnsupportedMediaType", "The body is not `application/json`"),
+    (
+        415,
+        "UnsupportedMediaType",
+        "The body is not `application/json`, or names a `charset` other than `utf-8` (the detail \
+         names it): JSON bodies are read as UTF-8 only",
+    ),
     (
         500,
         "InternalError",

@@ -2,6 +2,7 @@
 
 mod amount;
 mod audit;
+mod body;
 mod cluster;
 mod docs;
 mod fields;

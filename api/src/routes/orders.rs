@@ -13,7 +13,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::amount::two_decimals;
-use super::fields::{Object, Whole};
+use super::body::JsonBody;
+use super::fields::Whole;
 use super::paging::{Paged, window};
 use super::params::{PathId, Query};
 use crate::ApiError;
@@ -100,9 +101,9 @@ async fn list_orders(
 async fn create_order(
     state: web::Data<AppState>,
     tenant: CurrentTenant,
-    body: web::Json<Object<CreateOrder>>,
+    body: JsonBody<CreateOrder>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner().0;
+    let body = body.0;
     let quantity = Quantity::parse(body.quantity.0)?;
     let order = orders::create(
         &state.db,

@@ -331,3 +331,39 @@ async fn a_number_too_large_for_its_field_is_refused_naming_the_field_and_what_i
 
     assert_eq!(row_counts(&app).await, before);
 }
+
+#[tokio::test]
+async fn a_json_body_in_a_charset_other_than_utf_8_is_refused_415_naming_the_charset() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let before = row_counts(&app).await;
+    let post = |content_type: &str| {
+        app.client
+            .post(app.url("/products"))
+            .header("content-type", content_type)
+            .body(r#"{"name": "Caf\u00e9", "price": "1.00"}"#)
+    };
+
+    for charset in ["latin1", "ISO-8859-1", "utf-16", "\"windows-1252\""] {
+        let reply = app.send(post(&format!("application/json; charset={charset}")), Some("acme")).await;
+        // Charset names ignore case (RFC 2978); the answer names it in lowercase.
+        reply.assert_problem(415, &format!("charset={}", charset.trim_matches('"').to_lowercase()));
+        reply.assert_problem(415, "UTF-8");
+    }
+    // The control plane reads its bodies the same way.
+    let tenant = app
+        .client
+        .post(app.url("/tenants"))
+        .header("content-type", "application/json;charset=latin1")
+        .body(r#"{"slug": "other", "name": "Other"}"#);
+    app.send(tenant, None).await.assert_problem(415, "charset=latin1");
+    assert_eq!(row_counts(&app).await, before, "nothing written");
+
+    // UTF-8, said or not, in any case, is read.
+    for content_type in
+        ["application/json", "application/json; charset=utf-8", "application/json; charset=\"UTF-8\""]
+    {
+        let reply = app.send(post(content_type), Some("acme")).await;
+        assert_eq!(reply.status, 201, "{content_type}: {reply:?}");
+    }
+}
