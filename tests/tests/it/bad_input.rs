@@ -367,3 +367,36 @@ async fn a_json_body_in_a_charset_other_than_utf_8_is_refused_415_naming_the_cha
         assert_eq!(reply.status, 201, "{content_type}: {reply:?}");
     }
 }
+
+#[tokio::test]
+async fn a_query_value_that_is_not_utf_8_is_refused_naming_the_parameter_on_every_list_route() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    app.create_product("acme", "Widget", "10.00").await;
+    // Every list route, with each parameter it takes; `None`: the control plane.
+    let routes: [(&str, Option<&str>, &[&str]); 6] = [
+        ("/products", Some("acme"), &["q", "limit", "offset"]),
+        ("/orders", Some("acme"), &["product_id", "limit", "offset"]),
+        ("/tenants", None, &["limit", "offset"]),
+        ("/tenants/acme/keys", None, &["limit", "offset"]),
+        ("/audit", None, &["tenant", "action", "since", "limit", "offset"]),
+        ("/usage", None, &["limit", "offset"]),
+    ];
+
+    for (path, caller, parameters) in routes {
+        for parameter in parameters {
+            // A lone continuation byte, a truncated sequence, an overlong encoding of '/'.
+            for bad in ["%ff", "Wid%C3", "%C0%AF"] {
+                let reply = app.get(&format!("{path}?{parameter}={bad}"), caller).await;
+                reply.assert_problem(400, &format!("invalid query parameter `{parameter}`"));
+                reply.assert_problem(400, "not valid UTF-8");
+            }
+        }
+        app.get(&format!("{path}?%ff=1"), caller).await.assert_problem(400, "not valid UTF-8");
+    }
+    // Valid UTF-8, percent-encoded, still reads: "é" finds nothing, "Wid" finds the widget.
+    let found = app.get("/products?q=%C3%A9", Some("acme")).await;
+    assert_eq!((found.status, &found.body["total"]), (200, &json!(0)), "{found:?}");
+    let found = app.get("/products?q=Wid", Some("acme")).await;
+    assert_eq!((found.status, &found.body["total"]), (200, &json!(1)), "{found:?}");
+}
