@@ -8,6 +8,7 @@ mod docs;
 mod fields;
 mod health;
 mod keys;
+mod limit_value;
 mod limits;
 mod metrics;
 mod orders;
