@@ -5,8 +5,9 @@
 //! follow from what a route *is* are added here, once, as shared responses under
 //! `components/responses`, so no route can leave one out:
 //! - every route: 400 (a query parameter it does not take, a bad parameter or body value, a NUL
-//!   byte in a text value), 431 (headers too large: answered by actix-http's parser, before any
-//!   of our code runs, so without a body) and 500 (generic body; the cause is logged);
+//!   byte in a text value, a query parameter that is not UTF-8), 431 (headers too large:
+//!   answered by actix-http's parser, before any of our code runs, so without a body) and 500
+//!   (generic body; the cause is logged);
 //! - the control plane (`admin_token`): 401 and 503 (database unreachable, statement timeout;
 //!   with `Retry-After`);
 //! - the data plane (`api_key`): 401, 403 (suspended tenant, or a tenant header naming another
@@ -80,8 +81,8 @@ const SHARED: [(u16, &str, &str); 9] = [
         400,
         "BadRequest",
         "Bad input: a query parameter this route does not take, a parameter or body value that \
-         does not parse or breaks a rule, a NUL byte in a text value, the tenant header sent \
-         more than once. The detail names it.",
+         does not parse or breaks a rule, a NUL byte in a text value, a query parameter that is \
+         not UTF-8 once percent-decoded, the tenant header sent more than once. The detail names it.",
     ),
     (
         401,
@@ -108,7 +109,12 @@ const SHARED: [(u16, &str, &str); 9] = [
          headers. The HTTP layer answers this before the request reaches Tenantry, with an empty \
          body and no request id, and closes the connection",
     ),
-    (415, "UnsupportedMediaType", "The body is not `application/json`"),
+    (
+        415,
+        "UnsupportedMediaType",
+        "The body is not `application/json`, or names a `charset` other than `utf-8` (the detail \
+         names it): JSON bodies are read as UTF-8 only",
+    ),
     (
         500,
         "InternalError",

@@ -47,6 +47,14 @@ pub struct Model {
     pub max_products: Option<i64>,
     /// Orders the tenant may hold; `None`: the default.
     pub max_orders: Option<i64>,
+    /// No rate limit, whatever the default (then `requests_per_second` is `None`).
+    pub requests_per_second_unlimited: bool,
+    /// No concurrency limit, whatever the default (then `max_concurrent_requests` is `None`).
+    pub max_concurrent_requests_unlimited: bool,
+    /// No product quota, whatever the default (then `max_products` is `None`).
+    pub max_products_unlimited: bool,
+    /// No order quota, whatever the default (then `max_orders` is `None`).
+    pub max_orders_unlimited: bool,
 }
 
 /// The registry has no relations: nothing references into tenant schemas from here.

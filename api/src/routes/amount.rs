@@ -24,7 +24,7 @@ impl From<PriceText> for Decimal {
 
 impl<'de> Deserialize<'de> for PriceText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_str(PriceVisitor).map(PriceText)
+        d.deserialize_any(PriceVisitor).map(PriceText)
     }
 }
 
@@ -40,7 +40,24 @@ impl Visitor<'_> for PriceVisitor {
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Decimal, E> {
         parse("price", text).map_err(E::custom)
     }
+
+    // A number gets its own message: serde's default would call a large one a "floating
+    // point" (serde_json reads an integer past 64 bits as a float).
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Decimal, E> {
+        Err(E::custom(NOT_A_NUMBER))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Decimal, E> {
+        Err(E::custom(NOT_A_NUMBER))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Decimal, E> {
+        Err(E::custom(NOT_A_NUMBER))
+    }
 }
+
+/// The refusal of an amount sent as a JSON number.
+const NOT_A_NUMBER: &str = "expected the price as a decimal string such as \"19.99\", not a JSON number (a float cannot carry money)";
 
 /// Reads `text` as an amount in the one accepted spelling; the error says what is wrong with it.
 fn parse(field: &str, text: &str) -> Result<Decimal, String> {

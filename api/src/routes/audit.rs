@@ -42,7 +42,8 @@ struct AuditEntryBody {
     at: DateTime<FixedOffset>,
     /// `tenant.provision`, `tenant.update`, `tenant.delete`, `key.issue` or `key.revoke`.
     action: String,
-    /// The tenant's registry id, when the change reached one.
+    /// The tenant's registry id: the tenant changed, or for a refusal the existing tenant the
+    /// change was about (`null` if it named none, or would have created one).
     tenant_id: Option<i64>,
     /// The slug the request named.
     tenant: Option<String>,

@@ -8,7 +8,7 @@ use tenantry_service::cluster::{self, Node, NodeLoad, Placement};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::fields::Object;
+use super::body::JsonBody;
 use super::params::PathSlug;
 use super::tenants::SlugParam;
 use crate::ApiError;
@@ -109,9 +109,9 @@ async fn move_tenant(
     state: web::Data<AppState>,
     actor: RequestActor,
     slug: PathSlug,
-    body: web::Json<Object<MoveTenant>>,
+    body: JsonBody<MoveTenant>,
 ) -> Result<HttpResponse, ApiError> {
-    let (slug, to) = (slug.0, Node::parse(&body.into_inner().0.node)?);
+    let (slug, to) = (slug.0, Node::parse(&body.0.node)?);
     let moved = cluster::move_tenant(&state.db, &actor.0, &slug, &to).await?;
     Ok(HttpResponse::Ok().json(MovedBody {
         slug: moved.tenant.slug,

@@ -2,11 +2,13 @@
 
 mod amount;
 mod audit;
+mod body;
 mod cluster;
 mod docs;
 mod fields;
 mod health;
 mod keys;
+mod limit_value;
 mod limits;
 mod metrics;
 mod orders;

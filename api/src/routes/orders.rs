@@ -13,7 +13,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::amount::two_decimals;
-use super::fields::Object;
+use super::body::JsonBody;
+use super::fields::Whole;
 use super::paging::{Paged, window};
 use super::params::{PathId, Query};
 use crate::ApiError;
@@ -26,10 +27,11 @@ use crate::startup::AppState;
 #[serde(deny_unknown_fields)]
 struct CreateOrder {
     /// A product of the same tenant.
-    product_id: i64,
+    #[schema(value_type = i64)]
+    product_id: Whole,
     /// 1 to 2147483647; the total (price times quantity) must fit 9999999999.99.
-    #[schema(example = 2, minimum = 1, maximum = 2_147_483_647)]
-    quantity: i64,
+    #[schema(value_type = i64, example = 2, minimum = 1, maximum = 2_147_483_647)]
+    quantity: Whole,
 }
 
 /// An order.
@@ -99,15 +101,15 @@ async fn list_orders(
 async fn create_order(
     state: web::Data<AppState>,
     tenant: CurrentTenant,
-    body: web::Json<Object<CreateOrder>>,
+    body: JsonBody<CreateOrder>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner().0;
-    let quantity = Quantity::parse(body.quantity)?;
+    let body = body.0;
+    let quantity = Quantity::parse(body.quantity.0)?;
     let order = orders::create(
         &state.db,
         &tenant.0.scope,
         RowQuota::orders(tenant.0.limits.max_orders),
-        body.product_id,
+        body.product_id.0,
         quantity,
     )
     .await?;

@@ -13,7 +13,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::amount::{PriceText, two_decimals};
-use super::fields::{Object, not_null, present};
+use super::body::JsonBody;
+use super::fields::{not_null, present};
 use super::paging::{Paged, window};
 use super::params::{PathId, Query};
 use crate::ApiError;
@@ -116,9 +117,9 @@ async fn list_products(
 async fn create_product(
     state: web::Data<AppState>,
     tenant: CurrentTenant,
-    body: web::Json<Object<CreateProduct>>,
+    body: JsonBody<CreateProduct>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner().0;
+    let body = body.0;
     let new = NewProduct {
         name: Name::parse("name", body.name)?,
         description: body.description.map(Description::parse).transpose()?,
@@ -157,9 +158,9 @@ async fn update_product(
     state: web::Data<AppState>,
     tenant: CurrentTenant,
     id: PathId,
-    body: web::Json<Object<UpdateProduct>>,
+    body: JsonBody<UpdateProduct>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner().0;
+    let body = body.0;
     let changes = ProductChanges {
         name: not_null("name", body.name)?.map(|n| Name::parse("name", n)).transpose()?,
         description: body.description.map(|d| d.map(Description::parse).transpose()).transpose()?,

@@ -1,7 +1,7 @@
 //! What the OpenAPI document says each route takes, enforced: a query parameter the document
-//! does not list for a route is refused (as unknown JSON fields are), a NUL byte in any query
-//! parameter is refused before it can reach SQL, and a known path asked with a method it does
-//! not serve answers 405 with `Allow`. The table is built from the document itself, so the
+//! does not list for a route is refused (as unknown JSON fields are), a NUL byte or bytes that
+//! are not UTF-8 in any query parameter are refused before they can reach SQL, and a known
+//! path asked with a method it does not serve answers 405 with `Allow`. The table is built from the document itself, so the
 //! server and its contract cannot disagree about either.
 
 use std::collections::HashMap;
@@ -73,8 +73,10 @@ fn query_names(operation: &Operation) -> Vec<String> {
 }
 
 /// Middleware for the whole application: refuses, with a 400 naming the parameter, a query
-/// parameter the route does not take and one whose name or value holds a NUL byte (Postgres
-/// cannot store NUL in text, and would answer an error instead of a result).
+/// parameter whose name or value is not UTF-8 once percent-decoded (it would otherwise be read
+/// with U+FFFD in place of the bad bytes, and `q=%ff` would search for that), one the route
+/// does not take, and one whose name or value holds a NUL byte (Postgres cannot store NUL in
+/// text, and would answer an error instead of a result).
 pub async fn check_query(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -95,6 +97,7 @@ fn allowed_query(req: &HttpRequest) -> Result<(), ApiError> {
     });
     // An unknown route or method is answered by `no_route`, whatever its query.
     let Some(taken) = taken else { return Ok(()) };
+    utf8_query(req.query_string())?;
     for (name, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
         if name.contains('\0') {
             return Err(ApiError::bad_request(format!(
@@ -112,6 +115,28 @@ fn allowed_query(req: &HttpRequest) -> Result<(), ApiError> {
         if value.contains('\0') {
             return Err(ApiError::bad_request(format!(
                 "invalid query parameter `{name}`: it must not contain a NUL byte"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a name or value that is not UTF-8 once percent-decoded. `form_urlencoded` decodes
+/// lossily, so this reads the pairs as it splits them (`&`, then the first `=`); `+` is a
+/// space there and cannot change whether the bytes are UTF-8.
+fn utf8_query(query: &str) -> Result<(), ApiError> {
+    let utf8 = |raw: &str| percent_encoding::percent_decode_str(raw).decode_utf8().is_ok();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if !utf8(name) {
+            return Err(ApiError::bad_request(format!(
+                "invalid query parameter name {name:?}: it is not valid UTF-8 once percent-decoded"
+            )));
+        }
+        if !utf8(value) {
+            let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy().replace('+', " ");
+            return Err(ApiError::bad_request(format!(
+                "invalid query parameter `{name}`: its value is not valid UTF-8 once percent-decoded"
             )));
         }
     }

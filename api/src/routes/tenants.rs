@@ -11,8 +11,9 @@ use tenantry_service::values::Name;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::body::JsonBody;
 use super::cluster::PlacementBody;
-use super::fields::{Object, not_null, present};
+use super::fields::{not_null, present};
 use super::keys::KeyBody;
 use super::limits::{self, LimitsBody, LimitsChangeBody};
 use super::paging::{PageQuery, Paged};
@@ -148,9 +149,9 @@ impl From<tenant::Model> for TenantBody {
 async fn create_tenant(
     state: web::Data<AppState>,
     actor: RequestActor,
-    body: web::Json<Object<CreateTenant>>,
+    body: JsonBody<CreateTenant>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner().0;
+    let body = body.0;
     let new = NewTenant { slug: Slug::parse(&body.slug)?, name: Name::parse("name", body.name)? };
     let provisioned = tenants::provision(&state.db, &state.registry, &actor.0, new).await?;
     let body = ProvisionedBody {
@@ -175,9 +176,9 @@ async fn update_tenant(
     state: web::Data<AppState>,
     actor: RequestActor,
     slug: PathSlug,
-    body: web::Json<Object<UpdateTenant>>,
+    body: JsonBody<UpdateTenant>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner().0;
+    let body = body.0;
     let change = TenantChange {
         slug: not_null("slug", body.slug)?.map(|s| Slug::parse(&s)).transpose()?,
         name: not_null("name", body.name)?.map(|n| Name::parse("name", n)).transpose()?,

@@ -4,6 +4,7 @@ mod m20261127_000001_create_tenants;
 mod m20261127_000002_create_api_keys;
 mod m20261201_000003_create_audit_log;
 mod m20261205_000004_add_tenant_limits;
+mod m20261206_000005_add_unlimited_limits;
 
 use sea_orm_migration::{MigrationTrait, MigratorTraitSelf};
 
@@ -24,6 +25,7 @@ impl MigratorTraitSelf for ControlMigrator {
             Box::new(m20261127_000002_create_api_keys::Migration),
             Box::new(m20261201_000003_create_audit_log::Migration),
             Box::new(m20261205_000004_add_tenant_limits::Migration),
+            Box::new(m20261206_000005_add_unlimited_limits::Migration),
         ]
     }
 }

@@ -33,8 +33,21 @@ pub struct Change {
     pub tenant_id: Option<i64>,
     /// The tenant's slug as the request named it.
     pub tenant_slug: Option<String>,
+    /// Whether the slug names the tenant the change is about, or one it would create.
+    pub subject: Subject,
     /// The change itself; never a secret.
     pub detail: Value,
+}
+
+/// Which tenant a change is about, for recording its refusal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// The tenant its slug names now (an update, a deletion, an export...): a refusal records
+    /// that tenant's id if it exists, `NULL` (with the slug) if it does not.
+    Existing,
+    /// A tenant the change would create (a provisioning, an import as a new tenant): a refusal
+    /// records `NULL`, since the tenant never existed, even if another one holds the slug.
+    New,
 }
 
 /// Appends an entry for `change` with `outcome` on `tx`, chained to the newest entry (see
@@ -54,8 +67,9 @@ pub async fn append(tx: &Tx, actor: &Actor, change: &Change, outcome: &str) -> R
 
 /// Runs `work` in one transaction with its audit entry: on success the entry (outcome `ok`,
 /// the tenant id `work` reports) commits with the change; a refusal (not found, conflict,
-/// invalid, forbidden) rolls the change back and is recorded on its own as `refused: <why>`.
-/// Database failures are not recorded: the log may be just as unreachable.
+/// invalid, forbidden) rolls the change back and is recorded on its own as `refused: <why>`,
+/// with the id of the tenant the change was about if it exists when the refusal is recorded
+/// (see [`Subject`]). Database failures are not recorded: the log may be just as unreachable.
 pub async fn audited<T>(
     db: &Db,
     actor: &Actor,
@@ -79,10 +93,15 @@ pub async fn audited<T>(
             | ServiceError::Unprocessable(_)),
         ) => {
             let outcome = format!("refused: {e}");
+            // Whatever id `work` was building on was rolled back with it.
             change.tenant_id = None;
             // The client learns why its change was refused even if recording the refusal fails.
-            let recorded =
-                db.atomic(On::Control, async |tx| append(tx, actor, &change, &outcome).await).await;
+            let recorded = db
+                .atomic(On::Control, async |tx| {
+                    let change = Change { tenant_id: subject_id(tx, &change).await?, ..change.clone() };
+                    append(tx, actor, &change, &outcome).await
+                })
+                .await;
             if let Err(failed) = recorded {
                 log::error!("could not record a refused {}: {failed}", change.action);
             }
@@ -90,6 +109,21 @@ pub async fn audited<T>(
         }
         done => done,
     }
+}
+
+/// The registry id of the existing tenant a refused `change` was about, if there is one.
+async fn subject_id(tx: &Tx, change: &Change) -> Result<Option<i64>, ServiceError> {
+    let Some(slug) = change.tenant_slug.as_deref().filter(|_| change.subject == Subject::Existing) else {
+        return Ok(None);
+    };
+    let tenant = tenantry_entity::tenant::Entity::find()
+        .filter(tenantry_entity::tenant::Column::Slug.eq(slug))
+        .select_only()
+        .column(tenantry_entity::tenant::Column::Id)
+        .into_tuple::<i64>()
+        .one(tx)
+        .await?;
+    Ok(tenant)
 }
 
 /// Which entries to list.

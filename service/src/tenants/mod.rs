@@ -16,7 +16,7 @@ pub use slug::{MAX_SLUG_LEN, Slug};
 
 use serde_json::json;
 
-use crate::audit::{Actor, Change, audited};
+use crate::audit::{Actor, Change, Subject, audited};
 use crate::db::{Db, On, Tx};
 use crate::error::OnConflict;
 use crate::keys::{self, IssuedKey, Keyring};
@@ -64,7 +64,7 @@ pub async fn provision(
     new: NewTenant,
 ) -> Result<Provisioned, ServiceError> {
     let detail = json!({"slug": new.slug.as_str(), "name": new.name.as_str()});
-    let change = audit_of("tenant.provision", &new.slug, detail);
+    let change = audit_of_new("tenant.provision", &new.slug, detail);
     let started = std::time::Instant::now();
     let provisioned = audited(db, actor, change, async |tx| {
         let (model, key) = provision_in(tx, &new, None).await?;
@@ -211,9 +211,15 @@ pub async fn delete(
     Ok(())
 }
 
-/// The audit record of `action` on the tenant the request names `slug`.
+/// The audit record of `action` on the existing tenant the request names `slug`.
 pub(crate) fn audit_of(action: &'static str, slug: &Slug, detail: serde_json::Value) -> Change {
-    Change { action, tenant_id: None, tenant_slug: Some(slug.as_str().to_owned()), detail }
+    let tenant_slug = Some(slug.as_str().to_owned());
+    Change { action, tenant_id: None, tenant_slug, subject: Subject::Existing, detail }
+}
+
+/// The audit record of `action` creating a new tenant named `slug`.
+pub(crate) fn audit_of_new(action: &'static str, slug: &Slug, detail: serde_json::Value) -> Change {
+    Change { subject: Subject::New, ..audit_of(action, slug, detail) }
 }
 
 /// Takes the next registry id from the id column's own sequence, so the schema name can be

@@ -18,7 +18,7 @@ use tenantry_entity::tenant::{self, State};
 
 use super::Slug;
 use crate::db::{Db, On};
-use crate::limits::{LimitSet, Limits};
+use crate::limits::{LimitSet, Limits, RowLimits};
 use crate::{ServiceError, TenantScope};
 
 /// Most entries each cache (this registry, the keyring) keeps; beyond it the least used are
@@ -119,6 +119,6 @@ fn resolved(model: &tenant::Model, defaults: &LimitSet) -> Result<ResolvedTenant
         slug: Slug::parse(&model.slug)?,
         scope: TenantScope::new(schema),
         state: model.state,
-        limits: LimitSet::of(model)?.over(defaults),
+        limits: RowLimits::of(model)?.over(defaults),
     })
 }

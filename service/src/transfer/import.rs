@@ -20,7 +20,7 @@ use super::{TABLES, io_err, refused};
 use crate::audit::{Actor, audited};
 use crate::db::{Db, Tx};
 use crate::keys::IssuedKey;
-use crate::tenants::{self, NewTenant, Registry, Slug, audit_of, schema_for};
+use crate::tenants::{self, NewTenant, Registry, Slug, audit_of, audit_of_new, schema_for};
 use crate::values::{Description, Money, Name, Quantity};
 use crate::{SchemaName, ServiceError};
 
@@ -56,9 +56,9 @@ pub async fn import(
     target: ImportTarget,
     archive: File,
 ) -> Result<Imported, ServiceError> {
-    let slug = match &target {
-        ImportTarget::New(new) => new.slug.clone(),
-        ImportTarget::Into(slug) => slug.clone(),
+    let (slug, audit_of) = match &target {
+        ImportTarget::New(new) => (new.slug.clone(), audit_of_new as fn(_, &_, _) -> _),
+        ImportTarget::Into(slug) => (slug.clone(), audit_of as fn(_, &_, _) -> _),
     };
     let checked = async {
         let unpacked = tokio::task::spawn_blocking(move || archive::unpack(archive))

@@ -197,3 +197,59 @@ async fn a_tenants_migrations_run_by_the_tool_are_recorded_with_the_operator() {
     assert_eq!(migrations[1]["change"]["version"], app.get("/tenants/acme", None).await.body["version"]);
     assert_eq!(app.get("/audit/verify", None).await.body["ok"], true, "chained as the service chains");
 }
+
+#[tokio::test]
+async fn a_refusal_records_the_tenant_it_was_about_when_it_exists_and_the_slug_when_not() {
+    let app = TestApp::spawn().await;
+    let acme = app.create_tenant("acme").await;
+    app.create_tenant("globex").await;
+    let ids = entries(&app, "?action=tenant.provision").await;
+    let acme_id = ids.iter().find(|e| e["tenant"] == "acme").map(|e| e["tenant_id"].clone());
+    let acme_id = acme_id.filter(Value::is_i64).expect("acme's id");
+    assert_eq!(acme["slug"], "acme");
+    let garbage =
+        |query: &str| app.client.post(app.url(&format!("/tenants/import?{query}"))).body("not a tar archive");
+
+    // About acme, which exists: a rename onto a taken slug (with a limits change), a key that
+    // is not there, an archive into it that does not read.
+    let rename = json!({"slug": "globex", "limits": {"max_products": 5}});
+    app.patch("/tenants/acme", None, &rename).await.assert_problem(409, "already exists");
+    assert_eq!(app.delete("/tenants/acme/keys/999999", None).await.status, 404);
+    assert_eq!(app.send(garbage("into=acme"), None).await.status, 400);
+    // About tenants that do not exist; and a new tenant whose slug another one holds.
+    assert_eq!(app.delete("/tenants/ghost", None).await.status, 404);
+    assert_eq!(app.get("/tenants/ghost/export", None).await.status, 404);
+    assert_eq!(app.post("/tenants/ghost/keys", None, &json!({})).await.status, 404);
+    assert_eq!(app.send(garbage("slug=globex"), None).await.status, 400);
+
+    let refused: Vec<Value> = entries(&app, "?limit=100")
+        .await
+        .into_iter()
+        .filter(|e| e["outcome"].as_str().is_some_and(|o| o.starts_with("refused: ")))
+        .collect();
+    let recorded: Vec<(&str, &str, &Value)> = refused
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default(),
+                e["tenant"].as_str().unwrap_or_default(),
+                &e["tenant_id"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            ("tenant.update", "acme", &acme_id),
+            ("key.revoke", "acme", &acme_id),
+            ("tenant.import", "acme", &acme_id),
+            ("tenant.delete", "ghost", &Value::Null),
+            ("tenant.export", "ghost", &Value::Null),
+            ("key.issue", "ghost", &Value::Null),
+            ("tenant.import", "globex", &Value::Null),
+        ],
+        "{refused:?}"
+    );
+    assert_eq!(refused[0]["change"]["limits"], json!({"max_products": 5}), "what was refused");
+    assert_eq!(app.get("/audit/verify", None).await.body["ok"], true);
+}

@@ -283,3 +283,120 @@ async fn unknown_routes_answer_a_json_404() {
 
     app.get("/nowhere", None).await.assert_problem(404, "no route for GET /nowhere");
 }
+
+#[tokio::test]
+async fn a_number_too_large_for_its_field_is_refused_naming_the_field_and_what_it_takes() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let product = app.create_product("acme", "Widget", "10.00").await;
+    let before = row_counts(&app).await;
+    // Raw bodies: a JSON number past i64 (or past f64) cannot be built as a `serde_json::Value`.
+    let huge = "123456789012345678901234567890";
+    let id = product["id"].as_i64().expect("id");
+    let cases: Vec<(&str, String, &[&str])> = vec![
+        (
+            "/orders",
+            format!(r#"{{"product_id": {id}, "quantity": {huge}}}"#),
+            &["quantity", "out of range", "whole number"],
+        ),
+        (
+            "/orders",
+            format!(r#"{{"product_id": {huge}, "quantity": 1}}"#),
+            &["product_id", "out of range", "whole number"],
+        ),
+        ("/orders", format!(r#"{{"product_id": {id}, "quantity": 1.5}}"#), &["quantity", "whole number"]),
+        ("/orders", format!(r#"{{"product_id": {id}, "quantity": 1e400}}"#), &["quantity", "out of range"]),
+        (
+            "/products",
+            format!(r#"{{"name": "x", "price": {huge}}}"#),
+            &["price", "decimal string", "not a JSON number"],
+        ),
+        (
+            "/products",
+            r#"{"name": "x", "price": -1e300}"#.to_owned(),
+            &["price", "decimal string", "not a JSON number"],
+        ),
+    ];
+
+    for (path, body, needles) in cases {
+        let request =
+            app.client.post(app.url(path)).header("content-type", "application/json").body(body.clone());
+        let reply = app.send(request, Some("acme")).await;
+        for needle in needles {
+            reply.assert_problem(400, needle);
+        }
+        let detail = reply.body["detail"].as_str().unwrap_or_default();
+        assert!(!detail.contains("floating point"), "{body}: {detail}");
+    }
+
+    assert_eq!(row_counts(&app).await, before);
+}
+
+#[tokio::test]
+async fn a_json_body_in_a_charset_other_than_utf_8_is_refused_415_naming_the_charset() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let before = row_counts(&app).await;
+    let post = |content_type: &str| {
+        app.client
+            .post(app.url("/products"))
+            .header("content-type", content_type)
+            .body(r#"{"name": "Caf\u00e9", "price": "1.00"}"#)
+    };
+
+    for charset in ["latin1", "ISO-8859-1", "utf-16", "\"windows-1252\""] {
+        let reply = app.send(post(&format!("application/json; charset={charset}")), Some("acme")).await;
+        // Charset names ignore case (RFC 2978); the answer names it in lowercase.
+        reply.assert_problem(415, &format!("charset={}", charset.trim_matches('"').to_lowercase()));
+        reply.assert_problem(415, "UTF-8");
+    }
+    // The control plane reads its bodies the same way.
+    let tenant = app
+        .client
+        .post(app.url("/tenants"))
+        .header("content-type", "application/json;charset=latin1")
+        .body(r#"{"slug": "other", "name": "Other"}"#);
+    app.send(tenant, None).await.assert_problem(415, "charset=latin1");
+    assert_eq!(row_counts(&app).await, before, "nothing written");
+
+    // UTF-8, said or not, in any case, is read.
+    for content_type in
+        ["application/json", "application/json; charset=utf-8", "application/json; charset=\"UTF-8\""]
+    {
+        let reply = app.send(post(content_type), Some("acme")).await;
+        assert_eq!(reply.status, 201, "{content_type}: {reply:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_query_value_that_is_not_utf_8_is_refused_naming_the_parameter_on_every_list_route() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    app.create_product("acme", "Widget", "10.00").await;
+    // Every list route, with each parameter it takes; `None`: the control plane.
+    let routes: [(&str, Option<&str>, &[&str]); 6] = [
+        ("/products", Some("acme"), &["q", "limit", "offset"]),
+        ("/orders", Some("acme"), &["product_id", "limit", "offset"]),
+        ("/tenants", None, &["limit", "offset"]),
+        ("/tenants/acme/keys", None, &["limit", "offset"]),
+        ("/audit", None, &["tenant", "action", "since", "limit", "offset"]),
+        ("/usage", None, &["limit", "offset"]),
+    ];
+
+    for (path, caller, parameters) in routes {
+        for parameter in parameters {
+            // A lone continuation byte, a truncated sequence, an overlong encoding of '/'.
+            for bad in ["%ff", "Wid%C3", "%C0%AF"] {
+                let reply = app.get(&format!("{path}?{parameter}={bad}"), caller).await;
+                reply.assert_problem(400, &format!("invalid query parameter `{parameter}`"));
+                reply.assert_problem(400, "not valid UTF-8");
+            }
+        }
+        app.get(&format!("{path}?%ff=1"), caller).await.assert_problem(400, "not valid UTF-8");
+    }
+    // Valid UTF-8, percent-encoded, still reads: "é" finds nothing, "Wid" finds the widget.
+    let found = app.get("/products?q=%C3%A9", Some("acme")).await;
+    assert_eq!((found.status, &found.body["total"]), (200, &json!(0)), "{found:?}");
+    let found = app.get("/products?q=Wid", Some("acme")).await;
+    assert_eq!((found.status, &found.body["total"]), (200, &json!(1)), "{found:?}");
+}

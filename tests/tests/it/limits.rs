@@ -258,9 +258,9 @@ async fn bad_limit_values_are_refused_naming_the_field_and_change_nothing() {
         (json!({"max_concurrent_requests": 0}), "limits.max_concurrent_requests must be from 1"),
         (json!({"max_products": -1}), "limits.max_products must be from 0"),
         (json!({"max_orders": -10}), "limits.max_orders must be from 0"),
-        (json!({"requests_per_second": "fast"}), "limits.requests_per_second: invalid type: string"),
-        (json!({"max_orders": 1.5}), "limits.max_orders: invalid type"),
-        (json!({"max_products": 1e30}), "limits.max_products: invalid type"),
+        (json!({"requests_per_second": "fast"}), "limits.requests_per_second: expected a whole number"),
+        (json!({"max_orders": 1.5}), "limits.max_orders: 1.5 is not a whole number"),
+        (json!({"max_products": 1e30}), "limits.max_products: the number 1e30 is out of range"),
         (json!({"colour": 1}), "limits.colour: unknown field `colour`"),
         (json!(5), "invalid type: integer `5`, expected limits as a JSON object"),
         (json!([5, 10]), "invalid type: sequence, expected limits as a JSON object"),
@@ -319,4 +319,78 @@ async fn a_limits_change_is_audited_with_the_values_it_set_and_cleared() {
                "limits": {"max_products": 10, "requests_per_second": null}})
     );
     assert_eq!(app.get("/audit/verify", None).await.body["ok"], true);
+}
+
+#[tokio::test]
+async fn unlimited_lifts_a_finite_default_and_null_brings_the_default_back() {
+    let app = TestApp::spawn_with(&[
+        ("APP__LIMITS__REQUESTS_PER_SECOND", "1"),
+        ("APP__LIMITS__BURST", "2"),
+        ("APP__LIMITS__MAX_CONCURRENT_REQUESTS", "1"),
+        ("APP__LIMITS__MAX_PRODUCTS", "1"),
+        ("APP__LIMITS__MAX_ORDERS", "1"),
+    ])
+    .await;
+    let created = app.create_tenant("acme").await;
+    assert!(created["limits"].as_object().expect("limits").values().all(Value::is_null), "{created}");
+
+    let lifted = json!({"requests_per_second": "unlimited", "max_concurrent_requests": "unlimited",
+                        "max_products": "unlimited", "max_orders": "unlimited"});
+    let reply = set_limits(&app, "acme", lifted.clone()).await;
+
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let shown = json!({"requests_per_second": "unlimited", "burst": null, "max_concurrent_requests": "unlimited",
+                       "max_products": "unlimited", "max_orders": "unlimited"});
+    assert_eq!(reply.body["limits"], shown);
+    assert_eq!(app.get("/tenants/acme", None).await.body["limits"], shown, "as stored");
+    assert_eq!(statuses(&products_n_times(&app, "acme", 6).await), [200; 6], "no rate, whatever the default");
+    let product = app.create_product("acme", "P0", "1.00").await;
+    app.create_product("acme", "P1", "1.00").await;
+    let order = json!({"product_id": product["id"], "quantity": 1});
+    for _ in 0..2 {
+        assert_eq!(app.post("/orders", Some("acme"), &order).await.status, 201, "no order quota");
+    }
+    let flags = "SELECT string_agg(concat_ws(':', requests_per_second_unlimited, max_concurrent_requests_unlimited, \
+                 max_products_unlimited, max_orders_unlimited, requests_per_second, max_products), ',') AS v \
+                 FROM tenantry.tenants";
+    assert_eq!(app.db.strings(flags).await.concat(), "t:t:t:t", "flags set, values NULL");
+    let audited = app.get("/audit?action=tenant.update", None).await.body;
+    assert_eq!(audited["items"][0]["change"]["limits"], lifted, "the audit log says unlimited");
+
+    // `null` is the default again: one product is already more than the default quota.
+    let reply = set_limits(&app, "acme", json!({"max_products": null, "requests_per_second": 5})).await;
+    assert_eq!(
+        (&reply.body["limits"]["max_products"], &reply.body["limits"]["requests_per_second"]),
+        (&Value::Null, &json!(5)),
+        "{reply:?}"
+    );
+    app.post("/products", Some("acme"), &json!({"name": "P2", "price": "1.00"}))
+        .await
+        .assert_problem(409, "max_products is 1");
+    assert_eq!(app.db.strings(flags).await.concat(), "f:t:f:t:5", "a value clears the flag");
+}
+
+#[tokio::test]
+async fn unlimited_is_refused_for_the_burst_and_other_words_for_any_limit() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let registry = "SELECT string_agg(slug || ':' || updated_at, ',') AS v FROM tenantry.tenants";
+    let before = app.db.strings(registry).await;
+
+    for (limits, needle) in [
+        (json!({"burst": "unlimited"}), "limits.burst cannot be unlimited"),
+        (
+            json!({"max_products": "lots"}),
+            "limits.max_products: expected a whole number, \"unlimited\", or null",
+        ),
+        (json!({"requests_per_second": "Unlimited"}), "limits.requests_per_second: expected a whole number"),
+        (
+            json!({"max_orders": true}),
+            "limits.max_orders: invalid type: boolean `true`, expected a whole number",
+        ),
+    ] {
+        set_limits(&app, "acme", limits).await.assert_problem(400, needle);
+    }
+
+    assert_eq!(app.db.strings(registry).await, before, "nothing written");
 }

@@ -192,7 +192,11 @@ async fn each_route_lists_the_statuses_its_kind_of_route_can_answer() {
         assert!(doc["paths"][path]["post"]["responses"].get("409").is_some(), "POST {path} lists no 409");
     }
     let limits = &doc["components"]["schemas"]["LimitsChangeBody"]["properties"];
-    assert_eq!(limits["requests_per_second"]["minimum"], 1, "{limits}");
+    // A limit is a number in its range, "unlimited" (not the burst), or null for the default.
+    assert_eq!(limits["requests_per_second"]["oneOf"][0]["minimum"], 1, "{limits}");
+    assert_eq!(limits["max_products"]["oneOf"][1]["enum"], json!(["unlimited"]), "{limits}");
+    assert_eq!(limits["max_orders"]["oneOf"][2]["type"], "null", "{limits}");
+    assert!(!limits["burst"]["oneOf"].to_string().contains("unlimited"), "{limits}");
     // The API key determines the tenant: listing products cannot meet an unknown tenant.
     assert!(doc["paths"]["/products"]["get"]["responses"].get("404").is_none());
     assert!(doc["paths"]["/ready"]["get"]["responses"].get("503").is_some());
