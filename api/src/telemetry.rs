@@ -77,7 +77,7 @@ impl Telemetry {
 
     /// Counts one answered request: `route` is its pattern (`/products/{id}`), never the raw
     /// path, and methods outside RFC 9110's and PATCH count as `other`, so the label set stays
-    /// bounded (see [`http`]).
+    /// bounded (see `telemetry::http`).
     pub fn record_request(
         &self,
         route: &str,
