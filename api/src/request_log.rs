@@ -62,21 +62,17 @@ pub async fn observe(
     let route = req.match_pattern();
     let route = route.as_deref().unwrap_or("-");
     let status = response.status().as_u16();
-    let served_for = req.extensions().get::<Tenant>().cloned();
-    state.telemetry.record_request(
-        route,
-        req.method().as_str(),
-        status,
-        elapsed.as_secs_f64(),
-        served_for.as_ref(),
-    );
+    let extensions = req.extensions();
+    let served_for = extensions.get::<Tenant>();
+    state.telemetry.record_request(route, req.method().as_str(), status, elapsed.as_secs_f64(), served_for);
     if state.telemetry.request_log == RequestLog::Off {
+        drop(extensions);
         return Ok(response);
     }
     // A control-plane route names its tenant in the path; only a valid slug is logged.
-    let tenant = served_for.map(|t| t.slug).or_else(|| {
-        req.match_info().get("slug").and_then(|s| Slug::parse(s).ok()).map(|s| s.as_str().to_owned())
-    });
+    let tenant = served_for
+        .map(|t| t.slug.as_str())
+        .or_else(|| req.match_info().get("slug").filter(|s| Slug::parse(s).is_ok()));
     let bytes = match response.response().body().size() {
         BodySize::Sized(n) => Some(n),
         BodySize::None => Some(0),
@@ -87,11 +83,12 @@ pub async fn observe(
         route,
         status,
         latency_ms: elapsed.as_secs_f64() * 1000.0,
-        tenant: tenant.as_deref(),
+        tenant,
         bytes,
         request_id: &id,
     };
     line.log(state.telemetry.request_log);
+    drop(extensions);
     Ok(response)
 }
 
@@ -119,13 +116,25 @@ impl Line<'_> {
                 self.status,
                 self.latency_ms,
                 self.tenant.unwrap_or("-"),
-                self.bytes.map_or_else(|| "-".to_owned(), |b| b.to_string()),
+                OrDash(self.bytes),
                 self.request_id,
             ),
             RequestLog::Json => match serde_json::to_string(self) {
                 Ok(json) => log::info!(target: logging::JSON_TARGET, "{json}"),
                 Err(e) => log::warn!("cannot write the request line as JSON: {e}"),
             },
+        }
+    }
+}
+
+/// A number, or `-` for none: written straight into the line, no string made for it.
+struct OrDash(Option<u64>);
+
+impl std::fmt::Display for OrDash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(n) => n.fmt(f),
+            None => f.write_str("-"),
         }
     }
 }

@@ -19,6 +19,10 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, 
 use tenantry_config::{MetricsSettings, RequestLog};
 use tenantry_service::db::Db;
 
+use self::http::HttpMeters;
+
+mod http;
+
 const METADATA: Metadata<'static> = Metadata::new("tenantry", Level::INFO, None);
 
 /// Histogram buckets, in seconds: from a warm cached read (~1 ms) to the statement timeout.
@@ -31,6 +35,7 @@ pub const OTHER: &str = "other";
 pub struct Telemetry {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    http: HttpMeters,
     tenants: TenantStats,
     top_tenants: usize,
     started: chrono::DateTime<chrono::Utc>,
@@ -52,6 +57,7 @@ impl Telemetry {
         Ok(Self {
             recorder,
             handle,
+            http: HttpMeters::default(),
             tenants: TenantStats::default(),
             top_tenants: settings.top_tenants,
             started: chrono::Utc::now(),
@@ -70,7 +76,8 @@ impl Telemetry {
     }
 
     /// Counts one answered request: `route` is its pattern (`/products/{id}`), never the raw
-    /// path, so the label set stays bounded.
+    /// path, and methods outside RFC 9110's and PATCH count as `other`, so the label set stays
+    /// bounded (see `telemetry::http`).
     pub fn record_request(
         &self,
         route: &str,
@@ -79,22 +86,7 @@ impl Telemetry {
         seconds: f64,
         tenant: Option<&Tenant>,
     ) {
-        let class = match status {
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            _ => "5xx",
-        };
-        let labels = vec![
-            Label::new("route", route.to_owned()),
-            Label::new("method", method.to_owned()),
-            Label::new("status", class),
-        ];
-        let key = Key::from_parts("tenantry_http_requests_total", labels.clone());
-        self.recorder.register_counter(&key, &METADATA).increment(1);
-        let key = Key::from_parts("tenantry_http_request_duration_seconds", labels);
-        self.recorder.register_histogram(&key, &METADATA).record(seconds);
+        self.http.record(&self.recorder, route, method, status, seconds);
         if let Some(tenant) = tenant {
             self.tenants.record(tenant, status >= 500);
         }

@@ -92,6 +92,27 @@ async fn metrics_need_the_admin_token_and_count_requests_by_route_pattern_pools_
     assert_eq!(value(&samples, "tenantry_tenant_requests_total", &[("tenant", "met_a")]), Some(4.0));
 }
 
+#[tokio::test]
+async fn methods_outside_the_standard_ones_are_counted_as_other_so_no_caller_can_add_series() {
+    let app = TestApp::spawn().await;
+    for n in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("BREW{n}").as_bytes()).expect("a token");
+        for path in ["/products", "/no/such/route"] {
+            let answered = app.client.request(method.clone(), app.url(path)).send().await.expect("answers");
+            assert!(answered.status().is_client_error(), "{}", answered.status());
+        }
+    }
+
+    let samples = scrape(&app).await;
+
+    let http: Vec<_> = samples.iter().filter(|(n, _, _)| n == "tenantry_http_requests_total").collect();
+    assert!(http.iter().all(|(_, l, _)| !l["method"].starts_with("BREW")), "{http:?}");
+    let other =
+        |route| value(&samples, "tenantry_http_requests_total", &[("route", route), ("method", "other")]);
+    assert_eq!(other("/products"), Some(20.0));
+    assert_eq!(other("-"), Some(20.0));
+}
+
 /// Registers `n` tenants `bulk_<i>` with keys `tnt_bulk_<i>` straight in the registry (no
 /// schemas: their requests are answered 401 once the missing schema is seen, after the key
 /// and tenant were resolved, so each still counts as a request of that tenant).
