@@ -3,8 +3,11 @@
 //! sea-orm-migration keeps its ledger (`seaql_migrations`) in the first schema on
 //! `search_path`. So each run opens a transaction, takes a transaction-level advisory lock for
 //! the schema (two deploys never migrate the same schema at once), creates the schema if it is
-//! missing, and pins `search_path` with `SET LOCAL` (undone at commit or rollback, so no session
-//! state survives on a pooled connection), all in one round trip.
+//! missing, pins `search_path` with `SET LOCAL` (undone at commit or rollback, so no session
+//! state survives on a pooled connection) and creates the ledger table if it is missing, all
+//! in one round trip. The ledger rows a run writes, the registry's version and the lock on the
+//! registry row then go in one statement at the end: a fleet run pays per tenant in round
+//! trips, which cost far more than the bookkeeping itself (docs/DESIGN-NOTES.md).
 //!
 //! The migrations, their names and the ledger's table are sea-orm-migration's; the loop that
 //! applies them, and the one reading of the ledger that it and `status` share
