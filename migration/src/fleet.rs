@@ -19,7 +19,7 @@ use sea_orm_migration::sea_orm::{
 use tenantry_entity::audit_chain::{self, NewEntry};
 use tenantry_entity::tenant as registry;
 
-use crate::runner::{Direction, TenantOutcome, migrate_tenant_in};
+use crate::runner::{Direction, TenantOutcome, migrate_registered_in};
 use crate::tenant::TenantMigrator;
 use tenantry_pg::{CONTROL_SCHEMA, SchemaName};
 
@@ -187,11 +187,10 @@ pub async fn migrate_registered(
     actor: &str,
 ) -> Result<Option<TenantOutcome>, DbErr> {
     let txn = db.begin().await?;
-    let outcome = migrate_tenant_in(&txn, schema, direction).await?;
-    // Checked last rather than first: locking the row before `migrate_tenant_in` takes its
-    // advisory lock would let two runs on one tenant deadlock (each holding the row, one
-    // waiting for the other's advisory lock, the other for the row to record its version).
-    let Some(tenant) = find_tenant(&txn, TenantRef::Schema(schema), true).await? else {
+    // The row is locked after the tenant's advisory lock, never before: the other order would
+    // let two runs on one tenant deadlock (each holding the row, one waiting for the other's
+    // advisory lock, the other for the row to record its version).
+    let (outcome, Some(tenant)) = migrate_registered_in(&txn, schema, direction).await? else {
         txn.rollback().await?;
         return Ok(None);
     };

@@ -3,8 +3,11 @@
 //! sea-orm-migration keeps its ledger (`seaql_migrations`) in the first schema on
 //! `search_path`. So each run opens a transaction, takes a transaction-level advisory lock for
 //! the schema (two deploys never migrate the same schema at once), creates the schema if it is
-//! missing, and pins `search_path` with `SET LOCAL` (undone at commit or rollback, so no session
-//! state survives on a pooled connection), all in one round trip.
+//! missing, pins `search_path` with `SET LOCAL` (undone at commit or rollback, so no session
+//! state survives on a pooled connection) and creates the ledger table if it is missing, all
+//! in one round trip. The ledger rows a run writes, the registry's version and the lock on the
+//! registry row then go in one statement at the end: a fleet run pays per tenant in round
+//! trips, which cost far more than the bookkeeping itself (docs/DESIGN-NOTES.md).
 //!
 //! The migrations, their names and the ledger's table are sea-orm-migration's; the loop that
 //! applies them, and the one reading of the ledger that it and `status` share
@@ -17,10 +20,10 @@
 use std::collections::HashSet;
 
 use sea_orm_migration::sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, EntityTrait, QueryFilter, Statement, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityName, Schema,
+    Statement, TransactionTrait, Value,
 };
-use sea_orm_migration::sea_query::Expr;
+use sea_orm_migration::sea_query::PostgresQueryBuilder;
 use sea_orm_migration::{MigrationTrait, MigratorTraitSelf, SchemaManager, seaql_migrations};
 
 use crate::control::ControlMigrator;
@@ -85,7 +88,7 @@ pub async fn migrate_control(db: &DatabaseConnection) -> Result<Vec<String>, DbE
 /// pinned to the control schema until the transaction ends.
 pub async fn migrate_control_in(txn: &DatabaseTransaction) -> Result<Vec<String>, DbErr> {
     pin(txn, &Target::Control).await?;
-    Ok(run(&ControlMigrator, txn, Direction::Up(None)).await?.0)
+    run(&ControlMigrator, txn, Direction::Up(None)).await
 }
 
 /// Migrates one tenant's schema in its own transaction, creating the schema if it is missing.
@@ -109,62 +112,113 @@ pub async fn migrate_tenant_in(
     schema: &SchemaName,
     direction: Direction,
 ) -> Result<TenantOutcome, DbErr> {
-    pin(txn, &Target::Tenant(schema)).await?;
-    let (changed, version) = run(&TenantMigrator::new(schema.clone()), txn, direction).await?;
-    record_version(txn, schema, version.as_deref()).await?;
-    Ok(TenantOutcome { changed, version })
+    Ok(migrate_registered_in(txn, schema, direction).await?.0)
 }
 
-/// Applies (or rolls back) `direction`'s migrations of `migrator` in `txn`, recording each in
-/// the ledger of the pinned schema. Returns the migrations it ran, in order, and the newest
-/// applied migration afterwards.
+/// A tenant's registry row, as a run recorded its version on it.
+pub(crate) struct RecordedOn {
+    /// The tenant's registry id.
+    pub(crate) id: i64,
+    /// The tenant's slug.
+    pub(crate) slug: String,
+}
+
+/// [`migrate_tenant_in`], also returning the tenant's registry row, locked (`FOR SHARE`, or
+/// by the version's update) until the transaction ends; `None`: the schema is not registered.
+///
+/// Round trips: one to pin (lock, schema, ledger table, `search_path`), one to read the ledger
+/// (and whether the registry exists), one per migration for its DDL, and one for all the
+/// bookkeeping (ledger rows, registry row lock and version).
+pub(crate) async fn migrate_registered_in(
+    txn: &DatabaseTransaction,
+    schema: &SchemaName,
+    direction: Direction,
+) -> Result<(TenantOutcome, Option<RecordedOn>), DbErr> {
+    pin(txn, &Target::Tenant(schema)).await?;
+    let migrator = TenantMigrator::new(schema.clone());
+    let migrations = migrator.migrations();
+    let (mut applied, registry) = read_ledger(&migrations, txn).await?;
+    let changed = apply(&migrations, &mut applied, txn, direction).await?;
+    let version = newest(&migrations, &applied);
+    let recorded = if registry {
+        record(txn, direction, &changed, schema, version.as_deref()).await?
+    } else {
+        write_ledger(txn, direction, &changed).await?;
+        None
+    };
+    Ok((TenantOutcome { changed, version }, recorded))
+}
+
+/// Applies (or rolls back) `direction`'s migrations of `migrator` in `txn` and records them
+/// in the ledger of the pinned schema. Returns the migrations it ran, in order.
 async fn run<M: MigratorTraitSelf>(
     migrator: &M,
     txn: &DatabaseTransaction,
     direction: Direction,
-) -> Result<(Vec<String>, Option<String>), DbErr> {
-    migrator.install(txn).await?;
+) -> Result<Vec<String>, DbErr> {
     let migrations = migrator.migrations();
-    let mut applied = read_ledger(&migrations, txn).await?;
+    let (mut applied, _) = read_ledger(&migrations, txn).await?;
+    let changed = apply(&migrations, &mut applied, txn, direction).await?;
+    write_ledger(txn, direction, &changed).await?;
+    Ok(changed)
+}
+
+/// Runs `direction`'s migrations, marking them in `applied`; the ledger is written afterwards,
+/// in the same transaction, by the caller. Returns the migrations it ran, in order.
+async fn apply(
+    migrations: &[Box<dyn MigrationTrait>],
+    applied: &mut [bool],
+    txn: &DatabaseTransaction,
+    direction: Direction,
+) -> Result<Vec<String>, DbErr> {
     let manager = SchemaManager::new(txn);
-    let mut changed = Vec::new();
-    match direction {
-        Direction::Up(steps) => {
-            let pending: Vec<usize> = (0..migrations.len()).filter(|&i| !applied[i]).collect();
-            for i in pending.into_iter().take(steps.map_or(usize::MAX, |s| s as usize)) {
-                migrations[i].up(&manager).await?;
-                let row = seaql_migrations::ActiveModel {
-                    version: Set(migrations[i].name().to_owned()),
-                    applied_at: Set(unix_now()),
-                };
-                seaql_migrations::Entity::insert(row).exec_without_returning(txn).await?;
-                applied[i] = true;
-                changed.push(migrations[i].name().to_owned());
-            }
-        }
+    let (order, to, steps): (Vec<usize>, bool, _) = match direction {
+        Direction::Up(steps) => ((0..migrations.len()).filter(|&i| !applied[i]).collect(), true, steps),
         Direction::Down(steps) => {
-            let done: Vec<usize> = (0..migrations.len()).rev().filter(|&i| applied[i]).collect();
-            for i in done.into_iter().take(steps.map_or(usize::MAX, |s| s as usize)) {
-                migrations[i].down(&manager).await?;
-                seaql_migrations::Entity::delete_by_id(migrations[i].name().to_owned()).exec(txn).await?;
-                applied[i] = false;
-                changed.push(migrations[i].name().to_owned());
-            }
+            ((0..migrations.len()).rev().filter(|&i| applied[i]).collect(), false, steps)
         }
+    };
+    let mut changed = Vec::new();
+    for i in order.into_iter().take(steps.map_or(usize::MAX, |s| s as usize)) {
+        if to {
+            migrations[i].up(&manager).await?;
+        } else {
+            migrations[i].down(&manager).await?;
+        }
+        applied[i] = to;
+        changed.push(migrations[i].name().to_owned());
     }
-    let version = (0..migrations.len()).rev().find(|&i| applied[i]).map(|i| migrations[i].name().to_owned());
-    Ok((changed, version))
+    Ok(changed)
+}
+
+/// The newest applied migration, if any.
+fn newest(migrations: &[Box<dyn MigrationTrait>], applied: &[bool]) -> Option<String> {
+    (0..migrations.len()).rev().find(|&i| applied[i]).map(|i| migrations[i].name().to_owned())
 }
 
 /// The one reading of a pinned schema's ledger: whether each of `migrations` is applied, in
-/// their order. A ledger that records a migration this build does not know is refused: it is
-/// newer than this build, or the migration was removed, and either way nothing can be assumed.
+/// their order, and (in the same round trip) whether the registry exists. A ledger that
+/// records a migration this build does not know is refused: it is newer than this build, or
+/// the migration was removed, and either way nothing can be assumed.
 async fn read_ledger(
     migrations: &[Box<dyn MigrationTrait>],
     conn: &impl ConnectionTrait,
-) -> Result<Vec<bool>, DbErr> {
-    let recorded: HashSet<String> =
-        seaql_migrations::Entity::find().all(conn).await?.into_iter().map(|m| m.version).collect();
+) -> Result<(Vec<bool>, bool), DbErr> {
+    // One row per ledger entry, or one row with no version for an empty ledger.
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT m.version, to_regclass($1) IS NOT NULL AS registry \
+             FROM (SELECT 1) AS one LEFT JOIN seaql_migrations AS m ON true",
+            [registry_table().into()],
+        ))
+        .await?;
+    let mut registry = false;
+    let mut recorded = HashSet::new();
+    for row in rows {
+        registry = row.try_get("", "registry")?;
+        recorded.extend(row.try_get::<Option<String>>("", "version")?);
+    }
     let known: HashSet<&str> = migrations.iter().map(|m| m.name()).collect();
     if let Some(unknown) = recorded.iter().find(|v| !known.contains(v.as_str())) {
         return Err(DbErr::Custom(format!(
@@ -172,7 +226,78 @@ async fn read_ledger(
              this build, or was removed"
         )));
     }
-    Ok(migrations.iter().map(|m| recorded.contains(m.name())).collect())
+    Ok((migrations.iter().map(|m| recorded.contains(m.name())).collect(), registry))
+}
+
+/// The ledger's statement for `direction`: `$1` is the JSON array of the migrations changed;
+/// `time` names the parameter holding the time applied (up only).
+fn ledger_statement(direction: Direction, time: &str) -> String {
+    match direction {
+        Direction::Up(_) => format!(
+            "INSERT INTO seaql_migrations (version, applied_at) \
+             SELECT value, {time} FROM json_array_elements_text($1::json)"
+        ),
+        Direction::Down(_) => "DELETE FROM seaql_migrations \
+             WHERE version IN (SELECT value FROM json_array_elements_text($1::json))"
+            .to_owned(),
+    }
+}
+
+/// The values of a statement around [`ledger_statement`]: the changes as `$1`, then `rest`,
+/// then, going up, the time applied.
+fn ledger_values(direction: Direction, changed: &[String], rest: Vec<Value>) -> Result<Vec<Value>, DbErr> {
+    let changed = serde_json::to_string(changed).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let mut values = vec![changed.into()];
+    values.extend(rest);
+    if matches!(direction, Direction::Up(_)) {
+        values.push(unix_now().into());
+    }
+    Ok(values)
+}
+
+/// Records `changed` in the pinned schema's ledger (nothing to do if it is empty).
+async fn write_ledger(
+    txn: &DatabaseTransaction,
+    direction: Direction,
+    changed: &[String],
+) -> Result<(), DbErr> {
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let sql = ledger_statement(direction, "$2");
+    let values = ledger_values(direction, changed, Vec::new())?;
+    txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
+    Ok(())
+}
+
+/// Records `changed` in the pinned schema's ledger and `version` on the registry row of
+/// `schema` (written only if it differs), locking that row until the transaction ends so that
+/// it cannot be deleted before the commit: one statement. `None`: `schema` is not registered.
+async fn record(
+    txn: &DatabaseTransaction,
+    direction: Direction,
+    changed: &[String],
+    schema: &SchemaName,
+    version: Option<&str>,
+) -> Result<Option<RecordedOn>, DbErr> {
+    let table = registry_table();
+    let sql = format!(
+        "WITH ledger AS ({ledger}), \
+         tenant AS (SELECT id, slug, version FROM {table} WHERE schema_name = $2 FOR SHARE), \
+         recorded AS (UPDATE {table} AS t SET version = $3, updated_at = CURRENT_TIMESTAMP FROM tenant \
+           WHERE t.id = tenant.id AND tenant.version IS DISTINCT FROM $3::text) \
+         SELECT id, slug FROM tenant",
+        ledger = ledger_statement(direction, "$4"),
+    );
+    let rest = vec![schema.as_str().into(), version.map(str::to_owned).into()];
+    let values = ledger_values(direction, changed, rest)?;
+    let row = txn.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
+    row.map(|row| Ok(RecordedOn { id: row.try_get("", "id")?, slug: row.try_get("", "slug")? })).transpose()
+}
+
+/// The registry's qualified name, e.g. `"tenantry"."tenants"`: two constants of ours.
+fn registry_table() -> String {
+    format!("\"{CONTROL_SCHEMA}\".\"{}\"", registry::Entity.table_name())
 }
 
 /// Seconds since the Unix epoch, as the ledger records them.
@@ -215,13 +340,14 @@ async fn status_of<M: MigratorTraitSelf>(
         .transpose()?
         .unwrap_or(false);
     let applied =
-        if has_ledger { read_ledger(&migrations, &txn).await? } else { vec![false; migrations.len()] };
+        if has_ledger { read_ledger(&migrations, &txn).await?.0 } else { vec![false; migrations.len()] };
     txn.rollback().await?;
     Ok(migrations.iter().zip(applied).map(|(m, applied)| (m.name().to_owned(), applied)).collect())
 }
 
-/// Serialises runs on one schema, creates it if it is missing and points `search_path` at it
-/// for the rest of the transaction: one simple-protocol message, one round trip.
+/// Serialises runs on one schema, creates it if it is missing, points `search_path` at it for
+/// the rest of the transaction and creates its ledger table if that is missing: one
+/// simple-protocol message, one round trip.
 ///
 /// Two Citus rules (schema-based sharding, found on Citus 13.2): a schema is created only when
 /// `to_regnamespace` finds none, never by `CREATE SCHEMA IF NOT EXISTS`, which registers an
@@ -231,6 +357,11 @@ async fn status_of<M: MigratorTraitSelf>(
 /// setting as a placeholder, which `SET LOCAL` drops at the transaction's end.
 async fn pin(txn: &DatabaseTransaction, target: &Target<'_>) -> Result<(), DbErr> {
     let (quoted, literal) = (target.quoted(), target.literal());
+    // sea-orm-migration's own ledger table, as its `install` creates it (but without the
+    // NOTICE and the round trip of `CREATE TABLE IF NOT EXISTS`); sea-query's text has no `$$`.
+    let ledger = Schema::new(DbBackend::Postgres)
+        .create_table_from_entity(seaql_migrations::Entity)
+        .to_string(PostgresQueryBuilder);
     let sharding = match target {
         Target::Control => "SET LOCAL citus.enable_schema_based_sharding = off; ",
         Target::Tenant(_) => "",
@@ -238,29 +369,9 @@ async fn pin(txn: &DatabaseTransaction, target: &Target<'_>) -> Result<(), DbErr
     txn.execute_unprepared(&format!(
         "SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext({literal})); {sharding}\
          DO $$ BEGIN IF to_regnamespace({literal}) IS NULL THEN CREATE SCHEMA {quoted}; END IF; END $$; \
-         SET LOCAL search_path TO {quoted}"
+         SET LOCAL search_path TO {quoted}; \
+         DO $$ BEGIN IF to_regclass('seaql_migrations') IS NULL THEN {ledger}; END IF; END $$"
     ))
     .await?;
-    Ok(())
-}
-
-/// Stores `version` on the registry row for `schema`; a schema not in the registry (or a
-/// registry not yet created) is left alone.
-async fn record_version(
-    txn: &DatabaseTransaction,
-    schema: &SchemaName,
-    version: Option<&str>,
-) -> Result<(), DbErr> {
-    if !crate::fleet::registry_exists(txn).await? {
-        return Ok(());
-    }
-    let version = version.map(str::to_owned);
-    registry::Entity::update_many()
-        .col_expr(registry::Column::Version, Expr::value(version.clone()))
-        .col_expr(registry::Column::UpdatedAt, Expr::current_timestamp())
-        .filter(registry::Column::SchemaName.eq(schema.as_str()))
-        .filter(Expr::cust_with_values("version IS DISTINCT FROM $1", [version]))
-        .exec(txn)
-        .await?;
     Ok(())
 }

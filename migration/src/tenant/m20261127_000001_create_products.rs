@@ -2,6 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
+use super::Ddl;
 use tenantry_pg::SchemaName;
 
 /// This migration's name.
@@ -34,40 +35,37 @@ pub(crate) enum Products {
     CreatedAt,
 }
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+impl Ddl for Migration {
+    fn up_ddl(&self) -> Vec<String> {
         let table = (self.schema.clone(), Products::Table);
-        manager
-            .create_table(
-                Table::create()
-                    .table(table.clone())
-                    .col(ColumnDef::new(Products::Id).big_integer().not_null().auto_increment().primary_key())
-                    .col(ColumnDef::new(Products::Name).text().not_null())
-                    .col(ColumnDef::new(Products::Description).text().null())
-                    .col(
-                        ColumnDef::new(Products::Price)
-                            .decimal_len(12, 2)
-                            .not_null()
-                            .check(Expr::col(Products::Price).gte(0)),
-                    )
-                    .col(
-                        ColumnDef::new(Products::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null()
-                            .default(Expr::current_timestamp()),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create().name("products_name_idx").table(table).col(Products::Name).to_owned(),
-            )
-            .await
+        vec![
+            Table::create()
+                .table(table.clone())
+                .col(ColumnDef::new(Products::Id).big_integer().not_null().auto_increment().primary_key())
+                .col(ColumnDef::new(Products::Name).text().not_null())
+                .col(ColumnDef::new(Products::Description).text().null())
+                .col(
+                    ColumnDef::new(Products::Price)
+                        .decimal_len(12, 2)
+                        .not_null()
+                        .check(Expr::col(Products::Price).gte(0)),
+                )
+                .col(
+                    ColumnDef::new(Products::CreatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null()
+                        .default(Expr::current_timestamp()),
+                )
+                .to_string(PostgresQueryBuilder),
+            Index::create()
+                .name("products_name_idx")
+                .table(table)
+                .col(Products::Name)
+                .to_string(PostgresQueryBuilder),
+        ]
     }
 
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table((self.schema.clone(), Products::Table)).to_owned()).await
+    fn down_ddl(&self) -> Vec<String> {
+        vec![Table::drop().table((self.schema.clone(), Products::Table)).to_string(PostgresQueryBuilder)]
     }
 }

@@ -2,6 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
+use super::Ddl;
 use super::m20261127_000001_create_products::Products;
 use tenantry_pg::SchemaName;
 
@@ -34,48 +35,45 @@ enum Orders {
     OrderDate,
 }
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+impl Ddl for Migration {
+    fn up_ddl(&self) -> Vec<String> {
         let table = (self.schema.clone(), Orders::Table);
-        manager
-            .create_table(
-                Table::create()
-                    .table(table.clone())
-                    .col(ColumnDef::new(Orders::Id).big_integer().not_null().auto_increment().primary_key())
-                    .col(ColumnDef::new(Orders::ProductId).big_integer().not_null())
-                    .col(
-                        ColumnDef::new(Orders::Quantity)
-                            .integer()
-                            .not_null()
-                            .check(Expr::col(Orders::Quantity).gt(0)),
-                    )
-                    .col(ColumnDef::new(Orders::TotalPrice).decimal_len(12, 2).not_null())
-                    .col(
-                        ColumnDef::new(Orders::OrderDate)
-                            .timestamp_with_time_zone()
-                            .not_null()
-                            .default(Expr::current_timestamp()),
-                    )
-                    // Within the tenant's own schema only: no key ever crosses schemas.
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("orders_product_id_fkey")
-                            .from(table.clone(), Orders::ProductId)
-                            .to((self.schema.clone(), Products::Table), Products::Id)
-                            .on_delete(ForeignKeyAction::Restrict),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create().name("orders_product_id_idx").table(table).col(Orders::ProductId).to_owned(),
-            )
-            .await
+        vec![
+            Table::create()
+                .table(table.clone())
+                .col(ColumnDef::new(Orders::Id).big_integer().not_null().auto_increment().primary_key())
+                .col(ColumnDef::new(Orders::ProductId).big_integer().not_null())
+                .col(
+                    ColumnDef::new(Orders::Quantity)
+                        .integer()
+                        .not_null()
+                        .check(Expr::col(Orders::Quantity).gt(0)),
+                )
+                .col(ColumnDef::new(Orders::TotalPrice).decimal_len(12, 2).not_null())
+                .col(
+                    ColumnDef::new(Orders::OrderDate)
+                        .timestamp_with_time_zone()
+                        .not_null()
+                        .default(Expr::current_timestamp()),
+                )
+                // Within the tenant's own schema only: no key ever crosses schemas.
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("orders_product_id_fkey")
+                        .from(table.clone(), Orders::ProductId)
+                        .to((self.schema.clone(), Products::Table), Products::Id)
+                        .on_delete(ForeignKeyAction::Restrict),
+                )
+                .to_string(PostgresQueryBuilder),
+            Index::create()
+                .name("orders_product_id_idx")
+                .table(table)
+                .col(Orders::ProductId)
+                .to_string(PostgresQueryBuilder),
+        ]
     }
 
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table((self.schema.clone(), Orders::Table)).to_owned()).await
+    fn down_ddl(&self) -> Vec<String> {
+        vec![Table::drop().table((self.schema.clone(), Orders::Table)).to_string(PostgresQueryBuilder)]
     }
 }

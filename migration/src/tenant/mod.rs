@@ -3,6 +3,7 @@
 mod m20261127_000001_create_products;
 mod m20261127_000002_create_orders;
 
+use sea_orm_migration::prelude::{ConnectionTrait, DbErr, MigrationName, SchemaManager};
 use sea_orm_migration::{MigrationTrait, MigratorTraitSelf};
 
 use tenantry_pg::SchemaName;
@@ -24,6 +25,58 @@ impl TenantMigrator {
     pub fn latest_version() -> &'static str {
         VERSIONS[VERSIONS.len() - 1]
     }
+
+    /// The statements the migration named `name` sends for this tenant, up or down, exactly as
+    /// the runner sends them (the fleet benchmark replays them as its floor). `None`: no such
+    /// migration.
+    pub fn ddl(&self, name: &str, up: bool) -> Option<Vec<String>> {
+        let ddl = self.ddls().into_iter().find(|m| m.name() == name)?;
+        Some(if up { ddl.up_ddl() } else { ddl.down_ddl() })
+    }
+
+    fn ddls(&self) -> Vec<Box<dyn Ddl>> {
+        vec![
+            Box::new(m20261127_000001_create_products::Migration::new(self.schema.clone())),
+            Box::new(m20261127_000002_create_orders::Migration::new(self.schema.clone())),
+        ]
+    }
+}
+
+/// A tenant migration that is DDL alone, rendered to text: [`ByDdl`] sends each direction's
+/// statements in one simple-protocol message. Through `SchemaManager`, each statement would
+/// be prepared under its own name (its text names the tenant's schema, so it is never reused)
+/// and cost a round trip to prepare, one to run, and one to evict from the statement cache.
+pub(crate) trait Ddl: MigrationName + Send + Sync {
+    /// The statements that apply the migration, in order.
+    fn up_ddl(&self) -> Vec<String>;
+    /// The statements that roll it back, in order.
+    fn down_ddl(&self) -> Vec<String>;
+}
+
+/// A [`Ddl`] as a sea-orm-migration migration.
+struct ByDdl(Box<dyn Ddl>);
+
+impl MigrationName for ByDdl {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+}
+
+#[sea_orm_migration::prelude::async_trait::async_trait]
+impl MigrationTrait for ByDdl {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        send(manager, self.0.up_ddl()).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        send(manager, self.0.down_ddl()).await
+    }
+}
+
+/// One message, one round trip; inside the caller's transaction, so a failing statement
+/// rolls back with the rest.
+async fn send(manager: &SchemaManager<'_>, statements: Vec<String>) -> Result<(), DbErr> {
+    manager.get_connection().execute_unprepared(&statements.join("; ")).await.map(|_| ())
 }
 
 /// Every tenant migration's name (a tenant's possible versions), oldest first.
@@ -31,10 +84,7 @@ pub const VERSIONS: &[&str] = &[m20261127_000001_create_products::NAME, m2026112
 
 impl MigratorTraitSelf for TenantMigrator {
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(m20261127_000001_create_products::Migration::new(self.schema.clone())),
-            Box::new(m20261127_000002_create_orders::Migration::new(self.schema.clone())),
-        ]
+        self.ddls().into_iter().map(|ddl| Box::new(ByDdl(ddl)) as Box<dyn MigrationTrait>).collect()
     }
 }
 
