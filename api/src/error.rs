@@ -99,9 +99,10 @@ impl ResponseError for ApiError {
                 ServiceError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
                 ServiceError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
-                ServiceError::Timeout(_) | ServiceError::Unavailable(_) | ServiceError::Migrating(_) => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                ServiceError::Timeout(_)
+                | ServiceError::Unavailable(_)
+                | ServiceError::Busy(_)
+                | ServiceError::Migrating(_) => StatusCode::SERVICE_UNAVAILABLE,
                 ServiceError::Database(_) | ServiceError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
@@ -114,6 +115,10 @@ impl ResponseError for ApiError {
             match self {
                 Self::Unavailable(_) | Self::Service(ServiceError::Unavailable(_)) => {
                     "the database is not reachable; try again shortly".to_owned()
+                }
+                Self::Service(ServiceError::Busy(_)) => {
+                    "the service is busy: no database connection came free in time; try again shortly"
+                        .to_owned()
                 }
                 Self::Service(ServiceError::Timeout(_)) => "the request took too long; try again".to_owned(),
                 Self::Service(ServiceError::Migrating(_)) => {

@@ -123,8 +123,9 @@ const SHARED: [(u16, &str, &str); 9] = [
     (
         503,
         "Unavailable",
-        "The database is not reachable, the statement ran past the statement timeout, or (data \
-         plane) the tenant's schema is being migrated; retry after `Retry-After` seconds",
+        "The database is not reachable, no database connection came free within the acquire \
+         timeout, the statement ran past the statement timeout, or (data plane) the tenant's \
+         schema is being migrated; retry after `Retry-After` seconds",
     ),
 ];
 

@@ -155,8 +155,9 @@ pub struct DatabaseSettings {
     /// show in `Debug` output and logs.
     pub url: DatabaseUrl,
     /// Connections for tenant queries (at least 1): one tenant pool of this many when
-    /// `tenant_shards` is 0 or 1; otherwise `tenant_shards` sub-pools of
-    /// `max(max_connections / tenant_shards, 1)` each; a control pool of 2 beside them.
+    /// `tenant_shards` is 0 or 1; otherwise split over `min(tenant_shards, max_connections)`
+    /// sub-pools, as evenly as they divide (12 over 5: 3, 3, 2, 2, 2); a control pool of 2
+    /// beside them.
     #[serde(deserialize_with = "values::nonzero")]
     pub max_connections: u32,
     /// How long a request waits for a free connection before failing (`acquire_timeout_secs`,
@@ -178,7 +179,7 @@ pub struct DatabaseSettings {
     #[serde(deserialize_with = "values::statement_cache")]
     pub statement_cache_capacity: usize,
     /// Tenant-affine sub-pools for tenant queries (0 or 1: one tenant pool). With N, each
-    /// tenant's queries use one of N sub-pools of `max_connections / N` connections, chosen by
+    /// tenant's queries use one of N sub-pools sharing `max_connections`, chosen by
     /// a hash of its schema (or the next one, when all of its own are busy), so each Postgres
     /// backend meets about 2/N of the tenants. See docs/DESIGN-NOTES.md for the measurements.
     pub tenant_shards: u32,

@@ -61,6 +61,10 @@ pub enum ServiceError {
     /// Statement timed out (Postgres cancelled it). Never shown to clients in detail.
     #[display("statement timed out: {_0}")]
     Timeout(DbErr),
+    /// No database connection came free within the acquire timeout: the database answers, the
+    /// service is overloaded (503, retry shortly).
+    #[display("no database connection came free in time: {_0}")]
+    Busy(#[error(not(source))] String),
     /// The tenant exists but may not be served (suspended).
     #[display("{_0}")]
     Forbidden(#[error(not(source))] String),
@@ -109,7 +113,11 @@ impl From<DbErr> for ServiceError {
             }
             _ => match e {
                 DbErr::RecordNotFound(what) => Self::NotFound(what),
-                // The pool had no connection to give within the acquire timeout, or is closed.
+                // Every connection stayed busy for the acquire timeout: the database answers
+                // (an unreachable one is told apart within 2 s, see `db::Db::atomic`), the
+                // service is overloaded.
+                DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout) => Self::Busy(e.to_string()),
+                // The pool is closed (the server is stopping).
                 DbErr::ConnectionAcquire(e) => Self::Unavailable(format!("no database connection: {e}")),
                 e => Self::Database(e),
             },
@@ -150,6 +158,7 @@ impl ServiceError {
             Self::Throttled(t) => Self::Throttled(*t),
             Self::Invalid(m) => Self::Invalid(m.clone()),
             Self::Unavailable(m) => Self::Unavailable(m.clone()),
+            Self::Busy(m) => Self::Busy(m.clone()),
             Self::Migrating(m) => Self::Migrating(m.clone()),
             Self::Database(db) => Self::Unexpected(format!("database error: {db}")),
             Self::Unexpected(m) => Self::Unexpected(m.clone()),

@@ -138,8 +138,9 @@ impl Db {
             return Err(ServiceError::Unexpected("a tenant is served by a tenant pool".to_owned()));
         };
         let started = Instant::now();
-        let mut conn = pool.get().await.map_err(|e| self.classify(work::acquire_err(e).into()))?;
+        let conn = pool.get().await;
         acquire.record(started.elapsed().as_secs_f64());
+        let mut conn = conn.map_err(|e| self.classify(work::acquire_err(e).into()))?;
         conn.hold();
         Ok(RawConnection(conn))
     }

@@ -21,8 +21,9 @@ pub const CONTROL_STATEMENT_CACHE: usize = 100;
 /// How to open the pools.
 #[derive(Clone, Debug)]
 pub struct PoolOptions {
-    /// Connections for tenant queries: one tenant pool of this many, or split evenly over the
-    /// sub-pools (each at least 1); the control pool has 2 more beside them.
+    /// Connections for tenant queries: one tenant pool of this many, or split over the
+    /// sub-pools (as evenly as they divide; never more sub-pools than connections); the
+    /// control pool has 2 more beside them.
     pub max_connections: u32,
     /// How long a caller waits for a free connection.
     pub acquire_timeout: Duration,
@@ -85,7 +86,10 @@ impl Default for PoolOptions {
 pub async fn connect(url: &str, options: &PoolOptions) -> Result<Db, ServiceError> {
     let statements = Arc::new(AtomicU64::new(0));
     let health = Arc::new(Health::default());
-    let shards = options.tenant_shards.max(1);
+    // Never more sub-pools than connections: each has at least one, and together exactly
+    // `max_connections` (the first ones take the remainder).
+    let connections = options.max_connections.max(1);
+    let shards = options.tenant_shards.clamp(1, connections);
     // The control pool has a small statement cache: provisioning runs each tenant's DDL once,
     // and caching thousands of such statements made provisioning about 3x slower (measured).
     let control_cache = options.statement_cache.min(CONTROL_STATEMENT_CACHE);
@@ -95,13 +99,13 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Db, ServiceErro
         PoolerMode::None => options.statement_cache,
         PoolerMode::Transaction => 0,
     });
-    let per_shard = (options.max_connections / shards).max(1);
+    let (each, remainder) = (connections / shards, connections % shards);
     let pools = (0..shards)
-        .map(|_| {
+        .map(|n| {
             let health = Arc::clone(&health);
             super::tenant_pool::open(
                 tenant_options.clone(),
-                per_shard,
+                each + u32::from(n < remainder),
                 options.acquire_timeout,
                 options.max_lifetime,
                 health,

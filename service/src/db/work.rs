@@ -183,8 +183,10 @@ async fn hold(source: Source<'_>) -> Result<Held, DbErr> {
         return Err(DbErr::Custom("only a tenant pool hands out connections to hold".to_owned()));
     };
     let started = Instant::now();
-    let conn = pool.get().await.map_err(acquire_err)?;
+    let conn = pool.get().await;
+    // Recorded whether or not a connection came: a wait that timed out is the one that matters.
     acquire.record(started.elapsed().as_secs_f64());
+    let conn = conn.map_err(acquire_err)?;
     Ok(Held::new(conn, Arc::clone(statements)))
 }
 

@@ -24,9 +24,8 @@ const TABLES: &[&str] = &["products", "orders"];
 /// A driver error from a raw (COPY) connection, classified like every other database error.
 fn sqlx_err(e: sea_orm::sqlx::Error) -> ServiceError {
     match e {
-        sea_orm::sqlx::Error::PoolTimedOut | sea_orm::sqlx::Error::PoolClosed => {
-            ServiceError::Unavailable(format!("no database connection: {e}"))
-        }
+        sea_orm::sqlx::Error::PoolTimedOut => ServiceError::Busy(e.to_string()),
+        sea_orm::sqlx::Error::PoolClosed => ServiceError::Unavailable(format!("no database connection: {e}")),
         e => ServiceError::from(DbErr::Query(RuntimeErr::SqlxError(e.into()))),
     }
 }

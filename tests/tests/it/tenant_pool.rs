@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use tenantry_service::db::{Db, PoolOptions, connect};
 use tenantry_service::{SchemaName, ServiceError, TenantScope};
-use tenantry_tests::TestDb;
+use tenantry_tests::{TestApp, TestDb};
 
 /// One tenant pool of one connection, so every unit of work meets the same connection unless
 /// the pool closed it; and a tenant schema `tenant_tp` with a table `tenant_tp.t (n int)`.
@@ -96,4 +96,56 @@ async fn a_unit_cancelled_inside_its_transaction_never_hands_its_connection_on()
     assert_eq!(rows, 0, "the cancelled transaction's insert is not seen");
     assert_ne!(Some(backend), *first.lock().expect("lock"), "a new connection");
     assert_eq!(db.pool_stats().iter().find(|s| s.pool == "tenant_0").map(|s| s.size), Some(1));
+}
+
+#[tokio::test]
+async fn the_tenant_pools_together_hold_exactly_max_connections() {
+    let test_db = TestDb::new().await;
+    for (max_connections, tenant_shards, expected) in [
+        (1, 5, vec![1]),
+        (2, 5, vec![1, 1]),
+        (12, 5, vec![3, 3, 2, 2, 2]),
+        (10, 5, vec![2; 5]),
+        (4, 0, vec![4]),
+    ] {
+        let options = PoolOptions { max_connections, tenant_shards, ..PoolOptions::default() };
+        let db = connect(test_db.url(), &options).await.expect("pool");
+        let sizes: Vec<u32> =
+            db.pool_stats().iter().filter(|s| s.pool.starts_with("tenant_")).map(|s| s.max).collect();
+        assert_eq!(sizes, expected, "{max_connections} connections over {tenant_shards} sub-pools");
+        db.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_pool_busy_past_the_acquire_timeout_is_answered_503_busy_and_the_wait_is_counted() {
+    let app = TestApp::spawn_with(&[
+        ("APP__DATABASE__MAX_CONNECTIONS", "1"),
+        ("APP__DATABASE__ACQUIRE_TIMEOUT_SECS", "1"),
+        ("APP__DATABASE__STATEMENT_TIMEOUT_MS", "10000"),
+    ])
+    .await;
+    app.create_tenant("acme").await;
+    assert_eq!(app.get("/products", Some("acme")).await.status, 200);
+    let lock = app.db.lock_table(&format!("{}.products", app.schema_of("acme"))).await;
+
+    // The first request holds the tenant's one connection, waiting on the lock; the second
+    // finds no connection free within a second.
+    let holder = app.get("/products", Some("acme"));
+    let waiter = async {
+        lock.wait_for_waiters(1).await;
+        let reply = app.get("/products", Some("acme")).await;
+        lock.release().await;
+        reply
+    };
+    let (held, busy) = tokio::join!(holder, waiter);
+    assert_eq!(held.status, 200, "{held:?}");
+    busy.assert_problem(503, "busy");
+    assert!(busy.retry_after.is_some(), "{busy:?}");
+
+    let samples = crate::metrics::scrape(&app).await;
+    let slow = crate::metrics::value(&samples, "tenantry_db_acquire_wait_seconds_bucket", &[("le", "0.5")]);
+    let all = crate::metrics::value(&samples, "tenantry_db_acquire_wait_seconds_count", &[]);
+    let (slow, all) = (slow.expect("a 0.5 s bucket"), all.expect("a count"));
+    assert!(all - slow >= 1.0, "the timed-out wait (1 s) is counted: {slow} of {all} under 0.5 s");
 }
