@@ -114,7 +114,7 @@ impl From<DbErr> for ServiceError {
             _ => match e {
                 DbErr::RecordNotFound(what) => Self::NotFound(what),
                 // Every connection stayed busy for the acquire timeout: the database answers
-                // (an unreachable one is told apart within 2 s, see `db::Db::atomic`), the
+                // (an unreachable one is told apart within 4 s, see `db::Db::atomic`), the
                 // service is overloaded.
                 DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout) => Self::Busy(e.to_string()),
                 // The pool is closed (the server is stopping).

@@ -92,7 +92,8 @@ impl Db {
     /// back when it returns `Err` (or panics, or is cancelled). If its connection turns out to
     /// be dead before any statement succeeded, `work` runs once more on a live connection, so
     /// it must not have effects outside the database. A database that cannot be reached is
-    /// [`ServiceError::Unavailable`] within about 2 s.
+    /// [`ServiceError::Unavailable`] within about 1 s when it refuses connections, 4 s when it
+    /// does not answer at all.
     pub async fn atomic<'a, T>(
         &self,
         on: impl Into<On<'a>>,
