@@ -11,25 +11,24 @@ use sea_orm::{DbErr, ExecResult, QueryResult, RuntimeErr, Statement};
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::Mutex;
 
-use super::tenant_pool::Pooled;
+use super::tenant_pool::{Lease, Pooled};
 
 /// A connection held from a unit of work's first statement to its end.
 #[derive(Debug)]
 pub struct Held {
-    conn: Mutex<Pooled>,
+    conn: Mutex<Lease>,
     /// Counts the statements run, as SeaORM's metric callback does on the other pools.
     statements: Arc<AtomicU64>,
 }
 
 impl Held {
     /// Holds `conn` for a unit of work: until [`Held::release`], the pool will not reuse it.
-    pub fn new(mut conn: Pooled, statements: Arc<AtomicU64>) -> Self {
-        conn.hold();
-        Self { conn: Mutex::new(conn), statements }
+    pub fn new(conn: Pooled, statements: Arc<AtomicU64>) -> Self {
+        Self { conn: Mutex::new(Lease::new(conn)), statements }
     }
 
     /// Hands the connection back as clean: call only when nothing is in flight on it and no
-    /// transaction is open. A `Held` dropped without this closes its connection.
+    /// transaction is open. A `Held` dropped without this closes its connection at once.
     pub fn release(self) {
         self.conn.into_inner().release();
     }
@@ -38,14 +37,14 @@ impl Held {
     pub async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         let mut conn = self.conn.lock().await;
         self.statements.fetch_add(1, Ordering::Relaxed);
-        let done = bound(&stmt).execute(&mut conn.raw).await;
+        let done = bound(&stmt).execute(conn.raw()).await;
         done.map(ExecResult::from).map_err(exec_err)
     }
 
     /// Runs SQL text without preparing it (several statements may be in it).
     pub async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         let mut conn = self.conn.lock().await;
-        let done = conn.raw.execute(sqlx::AssertSqlSafe(sql.to_owned())).await;
+        let done = conn.raw().execute(sqlx::AssertSqlSafe(sql.to_owned())).await;
         done.map(ExecResult::from).map_err(exec_err)
     }
 
@@ -53,7 +52,7 @@ impl Held {
     pub async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         let mut conn = self.conn.lock().await;
         self.statements.fetch_add(1, Ordering::Relaxed);
-        let row = bound(&stmt).fetch_optional(&mut conn.raw).await;
+        let row = bound(&stmt).fetch_optional(conn.raw()).await;
         row.map(|row| row.map(QueryResult::from)).map_err(query_err)
     }
 
@@ -61,7 +60,7 @@ impl Held {
     pub async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         let mut conn = self.conn.lock().await;
         self.statements.fetch_add(1, Ordering::Relaxed);
-        let rows = bound(&stmt).fetch_all(&mut conn.raw).await;
+        let rows = bound(&stmt).fetch_all(conn.raw()).await;
         rows.map(|rows| rows.into_iter().map(QueryResult::from).collect()).map_err(query_err)
     }
 }

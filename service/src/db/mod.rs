@@ -35,7 +35,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 pub use bootstrap::connect_and_prepare;
 pub use meters::{CacheMeters, Meters, PoolStat};
 pub use pool::{CONTROL_STATEMENT_CACHE, PoolOptions, PoolerMode, connect};
-use tenant_pool::{Pooled, TenantPool};
+use tenant_pool::{Lease, TenantPool};
 use work::{Source, Unit};
 pub use work::{Tx, Work};
 
@@ -141,9 +141,8 @@ impl Db {
         let started = Instant::now();
         let conn = pool.get().await;
         acquire.record(started.elapsed().as_secs_f64());
-        let mut conn = conn.map_err(|e| self.classify(work::acquire_err(e).into()))?;
-        conn.hold();
-        Ok(RawConnection(conn))
+        let conn = conn.map_err(|e| self.classify(work::acquire_err(e).into()))?;
+        Ok(RawConnection(Lease::new(conn)))
     }
 
     async fn unit<U: Unit, T>(
@@ -294,11 +293,11 @@ fn lost(e: &ServiceError) -> bool {
 
 /// A tenant-pool connection held outside a unit of work (see [`Db::raw_connection`]).
 #[derive(Debug)]
-pub(crate) struct RawConnection(Pooled);
+pub(crate) struct RawConnection(Lease);
 
 impl RawConnection {
     /// Hands the connection back for reuse: only with nothing in flight and no transaction open.
-    pub(crate) fn release(mut self) {
+    pub(crate) fn release(self) {
         self.0.release();
     }
 }
@@ -307,13 +306,13 @@ impl std::ops::Deref for RawConnection {
     type Target = sea_orm::sqlx::PgConnection;
 
     fn deref(&self) -> &Self::Target {
-        &self.0.raw
+        self.0.get()
     }
 }
 
 impl std::ops::DerefMut for RawConnection {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0.raw
+        self.0.raw()
     }
 }
 

@@ -28,6 +28,49 @@ pub type TenantPool = managed::Pool<Connector>;
 /// A connection held out of a [`TenantPool`].
 pub type Pooled = managed::Object<Connector>;
 
+/// A connection taken from a tenant pool for one unit of work, until [`Lease::release`].
+/// Dropped without that (the unit was cancelled or failed mid-way), it is taken out of the pool
+/// and closed at once, so a transaction it was in ends with it (Postgres rolls it back) instead
+/// of keeping its locks until the pool would next hand it out.
+#[derive(Debug)]
+pub struct Lease(Option<Pooled>);
+
+impl Lease {
+    /// Takes `conn` for a unit of work: the pool will not reuse it unless released.
+    pub fn new(mut conn: Pooled) -> Self {
+        conn.hold();
+        Self(Some(conn))
+    }
+
+    /// Hands the connection back as clean: only with nothing in flight and no transaction open.
+    pub fn release(mut self) {
+        if let Some(conn) = self.0.as_mut() {
+            conn.release();
+        }
+    }
+
+    /// The connection itself, to read.
+    pub fn get(&self) -> &PgConnection {
+        &self.0.as_ref().expect("a lease holds its connection until dropped").raw
+    }
+
+    /// The connection itself.
+    pub fn raw(&mut self) -> &mut PgConnection {
+        // Some from `new` until `drop`: nothing else takes it.
+        &mut self.0.as_mut().expect("a lease holds its connection until dropped").raw
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take()
+            && !conn.clean
+        {
+            drop(managed::Object::take(conn));
+        }
+    }
+}
+
 /// One pooled connection and what the pool must know of how it was last left.
 #[derive(Debug)]
 pub struct Conn {

@@ -149,3 +149,27 @@ async fn a_pool_busy_past_the_acquire_timeout_is_answered_503_busy_and_the_wait_
     let (slow, all) = (slow.expect("a 0.5 s bucket"), all.expect("a count"));
     assert!(all - slow >= 1.0, "the timed-out wait (1 s) is counted: {slow} of {all} under 0.5 s");
 }
+
+#[tokio::test]
+async fn a_unit_cancelled_between_statements_ends_its_transaction_at_once() {
+    let test_db = TestDb::new().await;
+    let (db, scope) = one_connection(&test_db).await;
+
+    let unit = db.atomic(&scope, async |tx| {
+        tx.execute_unprepared("INSERT INTO tenant_tp.t VALUES (1)").await?;
+        std::future::pending::<()>().await;
+        Ok(())
+    });
+    assert!(tokio::time::timeout(Duration::from_millis(500), unit).await.is_err(), "cancelled");
+
+    // No later unit of work asks the pool for a connection: the cancelled one must not wait
+    // for that to end its transaction (and release what it locked).
+    let open = "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                AND application_name = 'tenantry' AND state LIKE 'idle in transaction%'";
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while test_db.count(open).await > 0 {
+        assert!(Instant::now() < deadline, "the cancelled transaction is still open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(test_db.count("SELECT count(*) AS n FROM tenant_tp.t").await, 0);
+}
