@@ -6,8 +6,8 @@
 //! third of Postgres' CPU per request) and has no setting to stop it. The ping is there to
 //! flush a rollback queued by a transaction dropped mid-way and to catch a connection left
 //! mid-statement; here a unit of work that did not end cleanly (cancelled, failed mid-way, its
-//! connection lost) leaves its connection marked unclean, and the pool closes such a
-//! connection instead of handing it out again. A clean one goes back as it is: nothing is
+//! connection lost) closes its connection at once ([`Lease`]), and the pool's recycle step
+//! refuses any connection not marked clean. A clean one goes back as it is: nothing is
 //! pending on it. The rest of what sqlx's pool did on the way out or in is done on the way in
 //! (see [`Connector::recycle`]): retiring a connection past its lifetime, and pinging one
 //! idle since a connection was last found dead.
