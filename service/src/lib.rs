@@ -14,6 +14,7 @@ pub mod limits;
 pub mod orders;
 pub mod page;
 pub mod products;
+pub mod rows;
 mod scope;
 pub mod tenants;
 pub mod transfer;

@@ -8,6 +8,7 @@ use tenantry_entity::product;
 use crate::db::Db;
 use crate::limits::quota::{self, RowQuota};
 use crate::page::{Page, PageRequest};
+use crate::rows::read_one;
 use crate::values::{Money, Quantity};
 use crate::{ServiceError, TenantScope};
 
@@ -62,7 +63,7 @@ pub async fn create(
 
 /// One order by id.
 pub async fn get(db: &Db, scope: &TenantScope, id: i64) -> Result<Model, ServiceError> {
-    let found =
-        db.run(scope, async |work| Ok(scope.find::<Order>().filter(Column::Id.eq(id)).one(work).await?));
+    let found = db
+        .run(scope, async |work| Ok(read_one(scope.find::<Order>().filter(Column::Id.eq(id)), work).await?));
     found.await?.ok_or_else(|| ServiceError::NotFound(format!("order {id}")))
 }

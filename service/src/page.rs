@@ -1,11 +1,10 @@
 //! Paging: a validated window, and a page of results with the total.
 
 use sea_orm::sea_query::{Asterisk, Expr, Func, WindowStatement};
-use sea_orm::{
-    ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, PaginatorTrait, QuerySelect, QueryTrait, Select,
-};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QuerySelect, QueryTrait, Select};
 
 use crate::ServiceError;
+use crate::rows::ReadRows;
 
 /// Most rows one page may hold.
 pub const MAX_LIMIT: u64 = 100;
@@ -88,7 +87,7 @@ impl PageRequest {
     ) -> Result<Page<E::Model>, ServiceError>
     where
         E: EntityTrait,
-        E::Model: Sync,
+        E::Model: ReadRows + Sync,
         C: ConnectionTrait,
     {
         // Only a window that starts past row 0 can come back empty while rows match.
@@ -100,7 +99,7 @@ impl PageRequest {
             (None, None) => 0,
             (None, Some(select)) => select.count(conn).await?,
         };
-        let items = rows.iter().map(|row| E::Model::from_query_result(row, "")).collect::<Result<_, _>>()?;
+        let items = E::Model::read_rows(&rows)?;
         Ok(Page { items, request: self, total })
     }
 }

@@ -10,6 +10,7 @@ use crate::db::{Db, Work};
 use crate::error::OnConflict;
 use crate::limits::quota::{self, RowQuota};
 use crate::page::{Page, PageRequest};
+use crate::rows::read_one;
 use crate::values::{Description, Money, Name};
 use crate::{ServiceError, TenantScope};
 
@@ -97,11 +98,11 @@ pub async fn create(
 
 /// One product by id.
 pub async fn get(db: &Db, scope: &TenantScope, id: i64) -> Result<Model, ServiceError> {
-    let found = db.run(scope, async |work| Ok(by_id(scope, id).one(work).await?));
+    let found = db.run(scope, async |work| Ok(read_one(by_id(scope, id), work).await?));
     found.await?.ok_or_else(|| not_found(id))
 }
 
-/// The statement [`get`] sends (`one` adds `LIMIT 1`), for benchmarks that replay it.
+/// The statement [`get`] sends (limited to one row), for benchmarks that replay it.
 pub fn get_statement(scope: &TenantScope, id: i64) -> Statement {
     by_id(scope, id).limit(1).build(DbBackend::Postgres)
 }

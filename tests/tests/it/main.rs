@@ -24,6 +24,7 @@ mod rename;
 mod request_log;
 mod resilience;
 mod routing;
+mod rows;
 mod shutdown;
 mod tenant_pool;
 mod tenants;
