@@ -6,27 +6,55 @@
 //! they cannot be retargeted: ActiveModel methods (`am.insert(db)`, `am.save(db)`), and joins
 //! built from relations.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use sea_orm::{
     ActiveModelTrait, DeleteMany, EntityTrait, Insert, InsertMany, QueryTrait, Select, UpdateMany,
 };
 
 use crate::SchemaName;
 
-/// Builds queries on one tenant's tables.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Builds queries on one tenant's tables, and counts the tenant's units of work in flight.
+///
+/// The count is shared by every clone (the registry's cached tenant hands out clones), so
+/// it is the tenant's demand on this instance: how routing tells one tenant that keeps many
+/// connections busy from a sub-pool that is busy with many tenants.
+#[derive(Clone, Debug)]
 pub struct TenantScope {
     schema: SchemaName,
+    in_flight: Arc<AtomicUsize>,
 }
+
+impl PartialEq for TenantScope {
+    /// The same tenant: the same schema, whatever its units in flight.
+    fn eq(&self, other: &Self) -> bool {
+        self.schema == other.schema
+    }
+}
+
+impl Eq for TenantScope {}
 
 impl TenantScope {
     /// A scope for the tenant whose tables live in `schema`.
     pub fn new(schema: SchemaName) -> Self {
-        Self { schema }
+        Self { schema, in_flight: Arc::default() }
     }
 
     /// The tenant's schema.
     pub fn schema(&self) -> &SchemaName {
         &self.schema
+    }
+
+    /// Counts one more unit of work of this tenant in flight until the guard is dropped.
+    pub(crate) fn enter(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(&self.in_flight)
+    }
+
+    /// The tenant's units of work in flight on this instance now (a snapshot).
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
     }
 
     /// `SELECT ... FROM "<schema>"."<table>"`.
@@ -65,6 +93,16 @@ impl TenantScope {
     }
 }
 
+/// One unit of work of a tenant, counted while it lives (see [`TenantScope::enter`]).
+#[derive(Debug)]
+pub(crate) struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm::{ActiveValue::Set, ColumnTrait, DbBackend, QueryFilter};
@@ -98,5 +136,19 @@ mod tests {
 
         let delete = scope().delete_many::<product::Entity>().build(DbBackend::Postgres);
         assert!(delete.sql.starts_with(r#"DELETE FROM "tenant_a"."products""#), "{}", delete.sql);
+    }
+
+    #[test]
+    fn units_in_flight_are_counted_across_clones_until_each_guard_drops() {
+        let scope = scope();
+        let copy = scope.clone();
+        let first = scope.enter();
+        let second = copy.enter();
+        assert_eq!((scope.in_flight(), copy.in_flight()), (2, 2));
+        drop(first);
+        assert_eq!(copy.in_flight(), 1);
+        drop(second);
+        assert_eq!(scope.in_flight(), 0);
+        assert_eq!(scope, TenantScope::new(SchemaName::parse("tenant_a").expect("valid")), "equal by schema");
     }
 }

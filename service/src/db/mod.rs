@@ -167,6 +167,11 @@ impl Db {
         if self.health.known_unreachable() {
             return Err(unreachable());
         }
+        // Counted from before routing to the unit's end, waits and retries included.
+        let _in_flight = match on {
+            On::Tenant(scope) => Some(scope.enter()),
+            On::Control => None,
+        };
         let source = self.pool_for(on);
         let attempts = async {
             let mut retried = false;

@@ -36,7 +36,7 @@ pub struct PoolOptions {
     /// Tenant-affine sub-pools (0 or 1: one tenant pool). With N, tenant queries go to one of
     /// N sub-pools chosen by a hash of the tenant's schema (or the next one when it is busy),
     /// so each Postgres backend prepares statements and caches relations for about 2/N of the
-    /// tenants.
+    /// tenants; a tenant busy on its own reaches them all (see `routing`).
     pub tenant_shards: u32,
     /// How long a connection serves before it is replaced: a backend's relation and plan
     /// caches only grow, so this bounds how large they can grow.

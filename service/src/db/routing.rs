@@ -8,9 +8,11 @@ use super::{Db, On};
 
 impl Db {
     /// The pool a unit of work runs on. A tenant's is its home sub-pool, chosen by a hash of
-    /// its schema; when every connection there is busy and the next sub-pool has one idle,
-    /// that one instead. So each backend meets about 2/N of the tenants, and one busy tenant is
-    /// not held to one sub-pool's connections.
+    /// its schema; when every connection there is taken and the next sub-pool has one idle,
+    /// that one instead. So each backend meets about 2/N of the tenants. A tenant that alone
+    /// has more units in flight than those two sub-pools have connections is busy on its own,
+    /// not held up by others: it waits where the fewest wait, any sub-pool, opening connections
+    /// there if need be, so one busy tenant can use every connection, as with one pool.
     pub(super) fn pool_for(&self, on: On<'_>) -> Source<'_> {
         let On::Tenant(scope) = on else { return Source::Orm(&self.control) };
         let tenant = |pool| Source::Tenant {
@@ -28,18 +30,44 @@ impl Db {
         let home = (hasher.finish() % self.shards.len() as u64) as usize;
         let neighbour = (home + 1) % self.shards.len();
         let (home_pool, neighbour_pool) = (&self.shards[home], &self.shards[neighbour]);
-        if !has_free_connection(home_pool) && neighbour_pool.status().available > 0 {
+        let home_status = home_pool.status();
+        if users(&home_status) < home_status.max_size {
+            return tenant(home_pool);
+        }
+        let neighbour_status = neighbour_pool.status();
+        if neighbour_status.available > 0 {
             return tenant(neighbour_pool);
+        }
+        if scope.in_flight() > home_status.max_size + neighbour_status.max_size {
+            return tenant(least_wanted(&self.shards, home));
         }
         tenant(home_pool)
     }
 }
 
-/// Whether a pool has a connection idle or room to open one (a snapshot: another task may
-/// take it at once).
-fn has_free_connection(pool: &TenantPool) -> bool {
-    let status = pool.status();
-    status.available > 0 || status.size < status.max_size
+/// Units holding, opening or waiting for a pool's connections (deadpool counts each from the
+/// moment it asks).
+fn users(status: &deadpool::Status) -> usize {
+    status.size - status.available + status.waiting
+}
+
+/// The sub-pool with the most connections to spare (idle, or room to open one), or, when all
+/// are taken, the fewest units waiting; `home` on a tie. Each status is a snapshot: another
+/// task may take what it shows at once.
+fn least_wanted(shards: &[TenantPool], home: usize) -> &TenantPool {
+    let load = |pool: &TenantPool| {
+        let status = pool.status();
+        users(&status) as isize - status.max_size as isize
+    };
+    let rest = (1..shards.len()).map(|step| &shards[(home + step) % shards.len()]);
+    let mut best = (&shards[home], load(&shards[home]));
+    for pool in rest {
+        let candidate = load(pool);
+        if candidate < best.1 {
+            best = (pool, candidate);
+        }
+    }
+    best.0
 }
 
 #[cfg(test)]

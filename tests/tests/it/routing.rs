@@ -1,5 +1,5 @@
 //! Tenant-affine sub-pools: a tenant's queries stay on its own backend, and a busy tenant
-//! spills to the next sub-pool instead of waiting.
+//! spills to the next sub-pool instead of waiting, to any when it alone keeps them busy.
 
 use std::time::{Duration, Instant};
 
@@ -103,4 +103,116 @@ async fn a_tenant_whose_sub_pool_is_busy_is_served_by_the_next_one() {
     let (held, (held_by, served_by)) = tokio::join!(holder, prober);
     held.expect("the holder's transaction");
     assert_ne!(served_by, held_by, "served by another sub-pool's backend");
+}
+
+#[tokio::test]
+async fn one_tenant_with_more_units_than_its_two_sub_pools_hold_reaches_every_backend() {
+    let test_db = TestDb::new().await;
+    let db = four_single_connection_shards(&test_db).await;
+    // Opens every sub-pool's connection, as a server under load has them.
+    for i in 0..12 {
+        backend_of(&db, &scope(&format!("t{i}"))).await.expect("a backend");
+    }
+    let lone = scope("lone");
+    // Four units of the one tenant at once, each keeping its connection until all four hold
+    // one. Its own sub-pool and the next have one connection each: if the other two were not
+    // open to it, two units would wait for a held connection until the 1 s acquire timeout.
+    let all_hold = tokio::sync::Barrier::new(4);
+    let unit = || {
+        db.atomic(&lone, async |tx| {
+            let pid = pid(tx).await?;
+            all_hold.wait().await;
+            Ok(pid)
+        })
+    };
+    let units = futures::future::join_all((0..4).map(|_| unit()));
+    let pids = tokio::time::timeout(Duration::from_secs(5), units)
+        .await
+        .expect("four units of one tenant held four connections at once");
+    let mut pids: Vec<i32> = pids.into_iter().map(|p| p.expect("a backend")).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids.len(), 4, "one busy tenant used every sub-pool's backend: {pids:?}");
+}
+
+#[tokio::test]
+async fn a_tenant_with_one_unit_waits_for_its_own_backends_rather_than_meet_another() {
+    let test_db = TestDb::new().await;
+    let db = four_single_connection_shards(&test_db).await;
+    let others: Vec<TenantScope> = (0..40).map(|i| scope(&format!("t{i}"))).collect();
+    // Serial units of a tenant keep to its home backend (the first test), which opens every
+    // sub-pool's connection and tells each tenant's home.
+    let mut home_of = Vec::new();
+    for tenant in &others {
+        home_of.push(backend_of(&db, tenant).await.expect("a backend"));
+    }
+    let quiet = scope("quiet");
+    let home = backend_of(&db, &quiet).await.expect("a backend");
+    // Its neighbour: the backend its second unit gets while its first holds home.
+    let release = Notify::new();
+    let first = db.atomic(&quiet, async |tx| {
+        let pid = pid(tx).await?;
+        release.notified().await;
+        Ok(pid)
+    });
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let pid = backend_of(&db, &quiet).await;
+        release.notify_one();
+        pid
+    };
+    let (first, neighbour) = tokio::join!(first, second);
+    assert_eq!(first.expect("the first unit"), home);
+    let neighbour = neighbour.expect("the second unit is served by the next sub-pool");
+    assert_ne!(neighbour, home);
+
+    // Two other tenants, one unit each, hold exactly those two backends.
+    let find =
+        |pid: i32| others[home_of.iter().position(|&p| p == pid).expect("a tenant at home there")].clone();
+    let (at_home, at_neighbour) = (find(home), find(neighbour));
+    // A flag rather than a `Notify`: a holder still waiting for its connection when the flag
+    // is set sees it once it gets there.
+    let (release, released) = tokio::sync::watch::channel(false);
+    let held = std::sync::Mutex::new(Vec::new());
+    let hold = |tenant: TenantScope| {
+        let (held, db, released) = (&held, &db, released.clone());
+        async move {
+            db.atomic(&tenant, async |tx| {
+                let pid = pid(tx).await?;
+                held.lock().expect("lock").push(pid);
+                released.clone().wait_for(|done| *done).await.expect("the sender lives");
+                Ok(())
+            })
+            .await
+        }
+    };
+    let prober = async {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while held.lock().expect("lock").len() < 2 {
+            if Instant::now() > deadline {
+                release.send_replace(true);
+                panic!("the holders never got their connections");
+            }
+            tokio::task::yield_now().await;
+        }
+        // Two sub-pools' backends sit idle; the quiet tenant's one unit waits for its own.
+        let waiting = backend_of(&db, &quiet);
+        let releaser = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            release.send_replace(true);
+        };
+        tokio::join!(waiting, releaser).0
+    };
+    let (a, b, served_by) = tokio::join!(hold(at_home), hold(at_neighbour), prober);
+    a.and(b).expect("the holders' transactions");
+    let mut held = held.into_inner().expect("lock");
+    held.sort_unstable();
+    let mut expected = vec![home, neighbour];
+    expected.sort_unstable();
+    assert_eq!(held, expected, "the other tenants held the quiet tenant's two backends");
+    let served_by = served_by.expect("served once its backends were free, within the acquire timeout");
+    assert!(
+        served_by == home || served_by == neighbour,
+        "one unit of a tenant met a third backend ({served_by}) while its own ({home}, {neighbour}) were busy"
+    );
 }
