@@ -55,19 +55,15 @@ fn users(status: &deadpool::Status) -> usize {
 /// are taken, the fewest units waiting; `home` on a tie. Each status is a snapshot: another
 /// task may take what it shows at once.
 fn least_wanted(shards: &[TenantPool], home: usize) -> &TenantPool {
-    let load = |pool: &TenantPool| {
+    let load = |pool: &&TenantPool| {
         let status = pool.status();
         users(&status) as isize - status.max_size as isize
     };
-    let rest = (1..shards.len()).map(|step| &shards[(home + step) % shards.len()]);
-    let mut best = (&shards[home], load(&shards[home]));
-    for pool in rest {
-        let candidate = load(pool);
-        if candidate < best.1 {
-            best = (pool, candidate);
-        }
-    }
-    best.0
+    // From `home` on, so the first of equals (which `min_by_key` keeps) is `home`.
+    (0..shards.len())
+        .map(|step| &shards[(home + step) % shards.len()])
+        .min_by_key(load)
+        .unwrap_or(&shards[home])
 }
 
 #[cfg(test)]

@@ -24,6 +24,14 @@ fn scope(name: &str) -> TenantScope {
     TenantScope::new(SchemaName::parse(&format!("tenant_{name}")).expect("a schema name"))
 }
 
+/// Opens every sub-pool's connection, as a server under load has them: 12 tenants, one
+/// unit each, land in all four sub-pools.
+async fn open_every_connection(db: &Db) {
+    for i in 0..12 {
+        backend_of(db, &scope(&format!("t{i}"))).await.expect("a backend");
+    }
+}
+
 /// The backend that serves `scope`'s next unit of work.
 async fn backend_of(db: &Db, scope: &TenantScope) -> Result<i32, ServiceError> {
     db.run(scope, async |work| pid(work).await).await
@@ -67,10 +75,7 @@ async fn each_tenant_keeps_to_two_backends_and_tenants_spread_over_all() {
 async fn a_tenant_whose_sub_pool_is_busy_is_served_by_the_next_one() {
     let test_db = TestDb::new().await;
     let db = four_single_connection_shards(&test_db).await;
-    // Opens every sub-pool's connection.
-    for i in 0..12 {
-        backend_of(&db, &scope(&format!("t{i}"))).await.expect("a backend");
-    }
+    open_every_connection(&db).await;
     let busy = scope("t0");
     let held_by = std::sync::Mutex::new(None);
     let release = Notify::new();
@@ -109,10 +114,7 @@ async fn a_tenant_whose_sub_pool_is_busy_is_served_by_the_next_one() {
 async fn one_tenant_with_more_units_than_its_two_sub_pools_hold_reaches_every_backend() {
     let test_db = TestDb::new().await;
     let db = four_single_connection_shards(&test_db).await;
-    // Opens every sub-pool's connection, as a server under load has them.
-    for i in 0..12 {
-        backend_of(&db, &scope(&format!("t{i}"))).await.expect("a backend");
-    }
+    open_every_connection(&db).await;
     let lone = scope("lone");
     // Four units of the one tenant at once, each keeping its connection until all four hold
     // one. Its own sub-pool and the next have one connection each: if the other two were not
