@@ -7,8 +7,8 @@ use anyhow::Context;
 use futures::{StreamExt, TryStreamExt, stream};
 use sea_orm::ConnectionTrait;
 use serde_json::json;
-use tenantry_migration::fleet::{FleetOptions, migrate_fleet};
-use tenantry_migration::runner::{Direction, migrate_tenant};
+use tenantry_migration::fleet::{FleetOptions, migrate_fleet, migrate_registered};
+use tenantry_migration::runner::Direction;
 use tenantry_migration::tenant::TenantMigrator;
 use tenantry_service::limits::LimitSet;
 use tenantry_service::tenants::Registry;
@@ -25,7 +25,10 @@ pub async fn run(bench: &Bench, n: usize, jobs: usize) -> anyhow::Result<()> {
     let db = bench.db(u32::try_from(jobs + 1).unwrap_or(8)).await?;
     let registry = Registry::new(db.clone(), Duration::from_secs(30), LimitSet::default());
     let (tenants, _) = setup::provision(&db, &registry, 0..n, jobs).await?;
-    let conn = db.connection();
+    // The runner's own pool, as the `migration` binary opens it (`jobs` + 1 connections), not
+    // the service's control pool (2 connections), which would hold a run to 2 tenants at once.
+    let runner = tenantry_pg::database::connect(&bench.url, u32::try_from(jobs + 1).unwrap_or(8)).await?;
+    let conn = &runner;
     let options = FleetOptions { jobs, continue_on_error: false, actor: "bench" };
     let ctx = json!({"tenants": n, "jobs": jobs});
 
@@ -57,11 +60,12 @@ pub async fn run(bench: &Bench, n: usize, jobs: usize) -> anyhow::Result<()> {
     figure("migrate", "the same DDL alone, down and up (mean of two rounds)", direct_s, "s", ctx.clone());
     let ratio = runner_s / direct_s;
     figure("migrate", "Tenantry relative to the DDL alone (target at most 1.25)", ratio, "x", ctx);
+    runner.close().await?;
     Ok(())
 }
 
 /// Every tenant one migration down (`jobs` at a time, as `migration tenant ... down -n 1`
-/// does it), then a fleet run up. Returns the seconds of each.
+/// does it, audit entry included), then a fleet run up. Returns the seconds of each.
 async fn down_and_up(
     conn: &sea_orm::DatabaseConnection,
     tenants: &[Tenant],
@@ -71,7 +75,9 @@ async fn down_and_up(
     stream::iter(tenants)
         .map(|tenant| async move {
             let schema = tenant.schema()?;
-            Ok::<_, anyhow::Error>(migrate_tenant(conn, &schema, Direction::Down(Some(1))).await?)
+            migrate_registered(conn, &schema, Direction::Down(Some(1)), options.actor)
+                .await?
+                .context("a tenant was not registered")
         })
         .buffer_unordered(options.jobs.max(1))
         .try_collect::<Vec<_>>()

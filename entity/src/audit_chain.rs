@@ -1,9 +1,12 @@
 //! The audit log's hash chain: what an entry's hash covers, how it is computed, and the one way
-//! an entry is appended ([`append`]), shared by the service and the `migration` tool's fleet
-//! runs so that both chain entries alike.
+//! an entry is appended ([`append`], or its steps [`LOCK`], [`newest`], [`chain`] and [`insert`]
+//! where the statements are sent otherwise), shared by the service and the `migration` tool's
+//! fleet runs so that both chain entries alike.
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, SubsecRound, Utc};
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryOrder, QuerySelect};
+use sea_orm::{
+    ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryOrder, QuerySelect, QueryTrait, Select, Statement,
+};
 use sha2::{Digest, Sha256};
 
 use crate::audit_entry::{self, Column, Entity as AuditLog, Model};
@@ -31,10 +34,24 @@ pub struct NewEntry<'a> {
 /// chained to the newest entry. The table lock (which only other appends wait for; readers do
 /// not) keeps the chain a line: two transactions can never both chain to the same entry.
 pub async fn append(conn: &impl ConnectionTrait, entry: NewEntry<'_>) -> Result<(), DbErr> {
-    conn.execute_unprepared("LOCK TABLE tenantry.audit_log IN SHARE ROW EXCLUSIVE MODE").await?;
-    let last = AuditLog::find().order_by_desc(Column::Id).limit(1).one(conn).await?;
-    let (id, prev_hash) = match last {
-        Some(last) => (last.id + 1, last.hash),
+    conn.execute_unprepared(LOCK).await?;
+    let newest = newest().one(conn).await?;
+    conn.execute_raw(insert(chain(entry, newest.as_ref()))).await?;
+    Ok(())
+}
+
+/// The statement every append takes first, in its transaction, before reading the newest entry.
+pub const LOCK: &str = "LOCK TABLE tenantry.audit_log IN SHARE ROW EXCLUSIVE MODE";
+
+/// The newest entry, which the next one chains to: read after [`LOCK`].
+pub fn newest() -> Select<AuditLog> {
+    AuditLog::find().order_by_desc(Column::Id).limit(1)
+}
+
+/// `entry` as the row that follows `newest` (`None`: the log is empty), its hash computed.
+pub fn chain(entry: NewEntry<'_>, newest: Option<&Model>) -> Model {
+    let (id, prev_hash) = match newest {
+        Some(last) => (last.id + 1, last.hash.clone()),
         None => (1, GENESIS.to_owned()),
     };
     let mut row = Model {
@@ -51,8 +68,12 @@ pub async fn append(conn: &impl ConnectionTrait, entry: NewEntry<'_>) -> Result<
         hash: String::new(),
     };
     row.hash = hash(&row);
-    AuditLog::insert(audit_entry::ActiveModel::from(row)).exec_without_returning(conn).await?;
-    Ok(())
+    row
+}
+
+/// The `INSERT` of a chained row, its values bound.
+pub fn insert(row: Model) -> Statement {
+    AuditLog::insert(audit_entry::ActiveModel::from(row)).build(DbBackend::Postgres)
 }
 
 /// The `prev_hash` of the first entry.

@@ -14,12 +14,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::{StreamExt, stream};
 use sea_orm_migration::sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityName, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TransactionTrait,
+    QueryOrder, QuerySelect, Statement,
 };
-use tenantry_entity::audit_chain::{self, NewEntry};
 use tenantry_entity::tenant as registry;
 
-use crate::runner::{Direction, TenantOutcome, migrate_registered_in};
+use crate::batched;
+use crate::runner::{Direction, TenantOutcome};
 use crate::tenant::TenantMigrator;
 use tenantry_pg::{CONTROL_SCHEMA, SchemaName};
 
@@ -186,38 +186,10 @@ pub async fn migrate_registered(
     direction: Direction,
     actor: &str,
 ) -> Result<Option<TenantOutcome>, DbErr> {
-    let txn = db.begin().await?;
     // The row is locked after the tenant's advisory lock, never before: the other order would
     // let two runs on one tenant deadlock (each holding the row, one waiting for the other's
-    // advisory lock, the other for the row to record its version).
-    let (outcome, Some(tenant)) = migrate_registered_in(&txn, schema, direction).await? else {
-        txn.rollback().await?;
-        return Ok(None);
-    };
-    if !outcome.changed.is_empty() {
-        let (verb, steps) = match direction {
-            Direction::Up(steps) => ("up", steps),
-            Direction::Down(steps) => ("down", steps),
-        };
-        let change = serde_json::json!({
-            "direction": verb,
-            "steps": steps,
-            "changed": outcome.changed,
-            "version": outcome.version,
-        });
-        let entry = NewEntry {
-            action: "tenant.migrate",
-            tenant_id: Some(tenant.id),
-            tenant_slug: Some(&tenant.slug),
-            actor,
-            request_id: None,
-            outcome: "ok",
-            change: &change,
-        };
-        audit_chain::append(&txn, entry).await?;
-    }
-    txn.commit().await?;
-    Ok(Some(outcome))
+    // advisory lock, the other for the row to record its version). `batched` keeps it so.
+    batched::migrate_registered(db, schema, direction, actor).await
 }
 
 /// Brings every registered tenant up to the latest version: one registry query, then only the

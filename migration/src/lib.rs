@@ -10,6 +10,7 @@
 //! migrations name their tables and columns themselves, with frozen identifiers used by the
 //! migrations alone, so an old migration never changes meaning when an entity changes. The service depends on it to provision tenants.
 
+mod batched;
 pub mod citus;
 pub mod cli;
 pub mod control;

@@ -20,8 +20,8 @@
 use std::collections::HashSet;
 
 use sea_orm_migration::sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityName, Schema,
-    Statement, TransactionTrait, Value,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityName, QueryResult,
+    Schema, Statement, TransactionTrait, Value,
 };
 use sea_orm_migration::sea_query::PostgresQueryBuilder;
 use sea_orm_migration::{MigrationTrait, MigratorTraitSelf, SchemaManager, seaql_migrations};
@@ -172,27 +172,32 @@ async fn apply(
     direction: Direction,
 ) -> Result<Vec<String>, DbErr> {
     let manager = SchemaManager::new(txn);
-    let (order, to, steps): (Vec<usize>, bool, _) = match direction {
-        Direction::Up(steps) => ((0..migrations.len()).filter(|&i| !applied[i]).collect(), true, steps),
-        Direction::Down(steps) => {
-            ((0..migrations.len()).rev().filter(|&i| applied[i]).collect(), false, steps)
-        }
-    };
+    let up = matches!(direction, Direction::Up(_));
     let mut changed = Vec::new();
-    for i in order.into_iter().take(steps.map_or(usize::MAX, |s| s as usize)) {
-        if to {
+    for i in plan(applied, direction) {
+        if up {
             migrations[i].up(&manager).await?;
         } else {
             migrations[i].down(&manager).await?;
         }
-        applied[i] = to;
+        applied[i] = up;
         changed.push(migrations[i].name().to_owned());
     }
     Ok(changed)
 }
 
+/// Which migrations `direction` runs, by index, in the order it runs them, given which are
+/// `applied`.
+pub(crate) fn plan(applied: &[bool], direction: Direction) -> Vec<usize> {
+    let (order, steps): (Vec<usize>, _) = match direction {
+        Direction::Up(steps) => ((0..applied.len()).filter(|&i| !applied[i]).collect(), steps),
+        Direction::Down(steps) => ((0..applied.len()).rev().filter(|&i| applied[i]).collect(), steps),
+    };
+    order.into_iter().take(steps.map_or(usize::MAX, |s| s as usize)).collect()
+}
+
 /// The newest applied migration, if any.
-fn newest(migrations: &[Box<dyn MigrationTrait>], applied: &[bool]) -> Option<String> {
+pub(crate) fn newest(migrations: &[Box<dyn MigrationTrait>], applied: &[bool]) -> Option<String> {
     (0..migrations.len()).rev().find(|&i| applied[i]).map(|i| migrations[i].name().to_owned())
 }
 
@@ -204,15 +209,27 @@ async fn read_ledger(
     migrations: &[Box<dyn MigrationTrait>],
     conn: &impl ConnectionTrait,
 ) -> Result<(Vec<bool>, bool), DbErr> {
-    // One row per ledger entry, or one row with no version for an empty ledger.
-    let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT m.version, to_regclass($1) IS NOT NULL AS registry \
-             FROM (SELECT 1) AS one LEFT JOIN seaql_migrations AS m ON true",
-            [registry_table().into()],
-        ))
-        .await?;
+    let rows = conn.query_all_raw(Statement::from_string(DbBackend::Postgres, ledger_read_sql())).await?;
+    ledger_from_rows(migrations, rows)
+}
+
+/// The ledger's reading ([`read_ledger`]): one row per ledger entry, or one row with no
+/// version for an empty ledger, each with whether the registry exists (column `registry`).
+pub(crate) fn ledger_read_sql() -> String {
+    format!(
+        "SELECT m.version, to_regclass('{}') IS NOT NULL AS registry \
+         FROM (SELECT 1) AS one LEFT JOIN seaql_migrations AS m ON true",
+        registry_table()
+    )
+}
+
+/// What [`ledger_read_sql`]'s rows say: whether each of `migrations` is applied, in their
+/// order, and whether the registry exists. Refuses a ledger that records a migration this
+/// build does not know.
+pub(crate) fn ledger_from_rows(
+    migrations: &[Box<dyn MigrationTrait>],
+    rows: impl IntoIterator<Item = QueryResult>,
+) -> Result<(Vec<bool>, bool), DbErr> {
     let mut registry = false;
     let mut recorded = HashSet::new();
     for row in rows {
@@ -229,17 +246,72 @@ async fn read_ledger(
     Ok((migrations.iter().map(|m| recorded.contains(m.name())).collect(), registry))
 }
 
-/// The ledger's statement for `direction`: `$1` is the JSON array of the migrations changed;
-/// `time` names the parameter holding the time applied (up only).
-fn ledger_statement(direction: Direction, time: &str) -> String {
+/// The ledger's statement for `direction`: `changed` is the SQL of the JSON array of the
+/// migrations changed (a parameter or a literal); `time` that of the time applied (up only).
+fn ledger_statement(direction: Direction, changed: &str, time: &str) -> String {
     match direction {
         Direction::Up(_) => format!(
             "INSERT INTO seaql_migrations (version, applied_at) \
-             SELECT value, {time} FROM json_array_elements_text($1::json)"
+             SELECT value, {time} FROM json_array_elements_text({changed}::json)"
         ),
-        Direction::Down(_) => "DELETE FROM seaql_migrations \
-             WHERE version IN (SELECT value FROM json_array_elements_text($1::json))"
-            .to_owned(),
+        Direction::Down(_) => format!(
+            "DELETE FROM seaql_migrations \
+             WHERE version IN (SELECT value FROM json_array_elements_text({changed}::json))"
+        ),
+    }
+}
+
+/// The one statement that records a run on a registered tenant: `changed` in the pinned
+/// schema's ledger, `version` on the registry row of `schema` (written only if it differs),
+/// that row locked until the transaction ends so that it cannot be deleted before the commit.
+/// Answers the row's `registry_id` and `registry_slug`, or no row: not registered. Each
+/// argument is the SQL of a value: a parameter, or a literal of ours ([`Literals`]).
+pub(crate) fn record_sql(
+    direction: Direction,
+    changed: &str,
+    schema: &str,
+    version: &str,
+    time: &str,
+) -> String {
+    let table = registry_table();
+    format!(
+        "WITH ledger AS ({ledger}), \
+         tenant AS (SELECT id, slug, version FROM {table} WHERE schema_name = {schema} FOR SHARE), \
+         recorded AS (UPDATE {table} AS t SET version = {version}::text, updated_at = CURRENT_TIMESTAMP \
+           FROM tenant WHERE t.id = tenant.id AND tenant.version IS DISTINCT FROM {version}::text) \
+         SELECT id AS registry_id, slug AS registry_slug FROM tenant",
+        ledger = ledger_statement(direction, changed, time),
+    )
+}
+
+/// The values of a run's bookkeeping written as SQL literals, for statements sent in one
+/// simple-protocol message (which takes no parameters). Only values of ours become literals:
+/// migration names (constants of this crate, each checked against `[a-z0-9_]`), a schema
+/// (through [`SchemaName`]) and numbers.
+pub(crate) struct Literals {
+    /// The JSON array of the migrations changed.
+    pub(crate) changed: String,
+    /// The version afterwards, or `NULL`.
+    pub(crate) version: String,
+    /// Seconds since the Unix epoch.
+    pub(crate) time: String,
+}
+
+impl Literals {
+    pub(crate) fn new(changed: &[String], version: Option<&str>) -> Result<Self, DbErr> {
+        for name in changed.iter().map(String::as_str).chain(version) {
+            if name.is_empty()
+                || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(DbErr::Custom(format!("migration name {name:?} is not of [a-z0-9_]")));
+            }
+        }
+        let changed = serde_json::to_string(changed).map_err(|e| DbErr::Custom(e.to_string()))?;
+        Ok(Self {
+            changed: format!("'{changed}'"),
+            version: version.map_or_else(|| "NULL".to_owned(), |v| format!("'{v}'")),
+            time: unix_now().to_string(),
+        })
     }
 }
 
@@ -264,15 +336,14 @@ async fn write_ledger(
     if changed.is_empty() {
         return Ok(());
     }
-    let sql = ledger_statement(direction, "$2");
+    let sql = ledger_statement(direction, "$1", "$2");
     let values = ledger_values(direction, changed, Vec::new())?;
     txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
     Ok(())
 }
 
-/// Records `changed` in the pinned schema's ledger and `version` on the registry row of
-/// `schema` (written only if it differs), locking that row until the transaction ends so that
-/// it cannot be deleted before the commit: one statement. `None`: `schema` is not registered.
+/// Records `changed` and `version` with [`record_sql`], its values bound. `None`: `schema` is
+/// not registered.
 async fn record(
     txn: &DatabaseTransaction,
     direction: Direction,
@@ -280,19 +351,18 @@ async fn record(
     schema: &SchemaName,
     version: Option<&str>,
 ) -> Result<Option<RecordedOn>, DbErr> {
-    let table = registry_table();
-    let sql = format!(
-        "WITH ledger AS ({ledger}), \
-         tenant AS (SELECT id, slug, version FROM {table} WHERE schema_name = $2 FOR SHARE), \
-         recorded AS (UPDATE {table} AS t SET version = $3, updated_at = CURRENT_TIMESTAMP FROM tenant \
-           WHERE t.id = tenant.id AND tenant.version IS DISTINCT FROM $3::text) \
-         SELECT id, slug FROM tenant",
-        ledger = ledger_statement(direction, "$4"),
-    );
+    let sql = record_sql(direction, "$1", "$2", "$3", "$4");
     let rest = vec![schema.as_str().into(), version.map(str::to_owned).into()];
     let values = ledger_values(direction, changed, rest)?;
     let row = txn.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
-    row.map(|row| Ok(RecordedOn { id: row.try_get("", "id")?, slug: row.try_get("", "slug")? })).transpose()
+    row.map(|row| RecordedOn::from_row(&row)).transpose()
+}
+
+impl RecordedOn {
+    /// The row [`record_sql`] answers.
+    pub(crate) fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
+        Ok(Self { id: row.try_get("", "registry_id")?, slug: row.try_get("", "registry_slug")? })
+    }
 }
 
 /// The registry's qualified name, e.g. `"tenantry"."tenants"`: two constants of ours.
@@ -356,6 +426,16 @@ async fn status_of<M: MigratorTraitSelf>(
 /// registry stays on the coordinator. Where Citus is not loaded, Postgres takes that dotted
 /// setting as a placeholder, which `SET LOCAL` drops at the transaction's end.
 async fn pin(txn: &DatabaseTransaction, target: &Target<'_>) -> Result<(), DbErr> {
+    txn.execute_unprepared(&pin_sql(target)).await?;
+    Ok(())
+}
+
+/// [`pin`]'s message for a tenant's schema.
+pub(crate) fn pin_tenant_sql(schema: &SchemaName) -> String {
+    pin_sql(&Target::Tenant(schema))
+}
+
+fn pin_sql(target: &Target<'_>) -> String {
     let (quoted, literal) = (target.quoted(), target.literal());
     // sea-orm-migration's own ledger table, as its `install` creates it (but without the
     // NOTICE and the round trip of `CREATE TABLE IF NOT EXISTS`); sea-query's text has no `$$`.
@@ -366,12 +446,10 @@ async fn pin(txn: &DatabaseTransaction, target: &Target<'_>) -> Result<(), DbErr
         Target::Control => "SET LOCAL citus.enable_schema_based_sharding = off; ",
         Target::Tenant(_) => "",
     };
-    txn.execute_unprepared(&format!(
+    format!(
         "SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext({literal})); {sharding}\
          DO $$ BEGIN IF to_regnamespace({literal}) IS NULL THEN CREATE SCHEMA {quoted}; END IF; END $$; \
          SET LOCAL search_path TO {quoted}; \
          DO $$ BEGIN IF to_regclass('seaql_migrations') IS NULL THEN {ledger}; END IF; END $$"
-    ))
-    .await?;
-    Ok(())
+    )
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sea_orm::sqlx::{self, Executor as _};
-use sea_orm::{DbErr, ExecResult, QueryResult, RuntimeErr, Statement};
-use sea_query_sqlx::SqlxValues;
+use sea_orm::{DbErr, ExecResult, QueryResult, Statement};
+use tenantry_pg::{bound, exec_err, query_err};
 use tokio::sync::Mutex;
 
 use super::tenant_pool::{Lease, Pooled};
@@ -63,18 +63,4 @@ impl Held {
         let rows = bound(&stmt).fetch_all(conn.raw()).await;
         rows.map(|rows| rows.into_iter().map(QueryResult::from).collect()).map_err(query_err)
     }
-}
-
-/// `stmt` with its values bound, prepared (and cached per connection) as SeaORM does.
-fn bound(stmt: &Statement) -> sqlx::query::Query<'_, sqlx::Postgres, SqlxValues> {
-    let values = stmt.values.clone().unwrap_or(sea_orm::sea_query::Values(Vec::new()));
-    sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
-}
-
-fn exec_err(e: sqlx::Error) -> DbErr {
-    DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)))
-}
-
-fn query_err(e: sqlx::Error) -> DbErr {
-    DbErr::Query(RuntimeErr::SqlxError(Arc::new(e)))
 }

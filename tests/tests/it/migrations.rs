@@ -139,8 +139,8 @@ async fn a_ledger_naming_an_unknown_migration_is_refused_and_nothing_runs() {
 }
 
 /// Breaks tenant `b` on purpose: a stray `orders` table makes its second migration fail.
-async fn fleet_with_broken_b(test_db: &TestDb) -> DatabaseConnection {
-    let db = test_db.connect(4).await;
+async fn fleet_with_broken_b(test_db: &TestDb, connections: u32) -> DatabaseConnection {
+    let db = test_db.connect(connections).await;
     migrate_control(&db).await.expect("control");
     for slug in ["a", "b", "c"] {
         register(&db, slug).await;
@@ -154,7 +154,7 @@ async fn fleet_with_broken_b(test_db: &TestDb) -> DatabaseConnection {
 #[tokio::test]
 async fn a_failing_tenant_leaves_the_others_migrated_and_is_reported() {
     let test_db = TestDb::new().await;
-    let db = fleet_with_broken_b(&test_db).await;
+    let db = fleet_with_broken_b(&test_db, 4).await;
 
     let options = FleetOptions { jobs: 2, continue_on_error: true, actor: "test" };
     let report = migrate_fleet(&db, options, &|_| {}).await.expect("fleet run");
@@ -175,10 +175,39 @@ async fn a_failing_tenant_leaves_the_others_migrated_and_is_reported() {
     assert_eq!(tables_in(&db, "tenant_b").await, ["orders"]);
 }
 
+/// A tenant's run is sent in messages of its own, inside a transaction sqlx does not know it
+/// began: a run that fails mid-way must close its connection, not hand it back still inside
+/// the failed transaction, or the next tenant on that connection fails too.
+#[tokio::test]
+async fn a_failed_tenant_does_not_hand_its_failed_transaction_to_the_next() {
+    let test_db = TestDb::new().await;
+    let db = fleet_with_broken_b(&test_db, 1).await;
+
+    let options = FleetOptions { jobs: 1, continue_on_error: true, actor: "test" };
+    let report = migrate_fleet(&db, options, &|_| {}).await.expect("fleet run");
+
+    let results: Vec<&TenantResult> = report.entries.iter().map(|e| &e.result).collect();
+    assert!(
+        matches!(
+            results[..],
+            [TenantResult::Migrated { .. }, TenantResult::Failed(_), TenantResult::Migrated { .. }]
+        ),
+        "{results:?}"
+    );
+    assert_eq!(recorded_version(&db, "c").await, latest());
+    let entries = strings(
+        &db,
+        "SELECT tenant_slug AS v FROM tenantry.audit_log WHERE action = $1 ORDER BY id",
+        "tenant.migrate",
+    )
+    .await;
+    assert_eq!(entries, ["a", "c"], "one entry per tenant migrated, none for the one that failed");
+}
+
 #[tokio::test]
 async fn without_continue_on_error_tenants_after_a_failure_are_skipped() {
     let test_db = TestDb::new().await;
-    let db = fleet_with_broken_b(&test_db).await;
+    let db = fleet_with_broken_b(&test_db, 4).await;
 
     let options = FleetOptions { jobs: 1, continue_on_error: false, actor: "test" };
     let report = migrate_fleet(&db, options, &|_| {}).await.expect("fleet run");
