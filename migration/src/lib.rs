@@ -2,7 +2,8 @@
 //!
 //! Two migration sets: [`control`] (the tenant registry, in the control schema) and [`tenant`]
 //! (one tenant's tables, parameterised by its schema name). [`runner`] applies a set to one
-//! schema safely; [`fleet`] applies the tenant set to every registered tenant.
+//! schema safely; [`fleet`] applies the tenant set to every registered tenant, each tenant in
+//! four messages on a plain connection (`batched`).
 //!
 //! Depends on `tenantry-pg` (the validated schema name, database plumbing), `tenantry-config`
 //! (the `migration` binary loads the same settings as the server) and `tenantry-entity` (the

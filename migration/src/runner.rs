@@ -8,6 +8,9 @@
 //! in one round trip. The ledger rows a run writes, the registry's version and the lock on the
 //! registry row then go in one statement at the end: a fleet run pays per tenant in round
 //! trips, which cost far more than the bookkeeping itself (docs/DESIGN-NOTES.md).
+//! The tool's runs on registered tenants send the same statements in four messages instead
+//! (`batched`); this path serves control migrations and provisioning, inside the service's
+//! transactions.
 //!
 //! The migrations, their names and the ledger's table are sea-orm-migration's; the loop that
 //! applies them, and the one reading of the ledger that it and `status` share
