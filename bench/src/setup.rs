@@ -22,7 +22,9 @@ const BENCH_DATABASE: &str = "tenantry_bench";
 
 /// A fresh benchmark database and the settings the server would use on it.
 pub struct Bench {
-    /// The database URL.
+    /// The database URL as the server connects with it (on loopback without an `sslmode`, that
+    /// is `sslmode=disable` added), so that pgbench, the DDL replay and the runner use the same
+    /// transport as the server: a URL given to libpq as typed negotiates TLS.
     pub url: String,
     admin_url: String,
     name: DatabaseName,
@@ -64,6 +66,7 @@ impl Bench {
         let timeout = settings.database.acquire_timeout;
         ensure_database(&url, timeout).await?;
         settings.database.url = tenantry_config::DatabaseUrl::parse(&url)?;
+        let url = settings.database.url.expose().to_owned();
         Ok(Self { url, admin_url, name, settings })
     }
 
