@@ -50,9 +50,13 @@ enum Scenario {
         /// How many tenants.
         #[arg(long, default_value_t = 1000)]
         tenants: usize,
-        /// Tenants migrated at once.
+        /// Batches migrated at once (the DDL replay runs this many tenants at once).
         #[arg(long, default_value_t = 4)]
         jobs: usize,
+        /// Tenants per transaction in the runner's fleet runs, as `migration tenants up|down
+        /// --batch` (the DDL replay keeps one transaction per tenant).
+        #[arg(long, default_value_t = tenantry_migration::fleet::DEFAULT_BATCH)]
+        batch: usize,
     },
     /// Authenticated reads spread uniformly over 1, 100, ... tenants, against the real server.
     Http(http::HttpArgs),
@@ -76,7 +80,7 @@ async fn main() -> ExitCode {
     };
     let result = match &cli.scenario {
         Scenario::Provision { tenants } => provision::run(&bench, *tenants).await,
-        Scenario::Migrate { tenants, jobs } => migrate::run(&bench, *tenants, *jobs).await,
+        Scenario::Migrate { tenants, jobs, batch } => migrate::run(&bench, *tenants, *jobs, *batch).await,
         Scenario::Http(args) => http::run(&bench, args).await,
         Scenario::Noisy(args) => noisy::run(&bench, args).await,
         Scenario::Quota(args) => quota::run(&bench, args).await,

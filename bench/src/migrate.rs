@@ -1,5 +1,6 @@
-//! `migrate --tenants N --jobs J`: a deploy with nothing to do, a roll back and forward, and
-//! the same DDL replayed directly with the same parallelism, as the floor to compare with.
+//! `migrate --tenants N --jobs J [--batch B]`: a deploy with nothing to do, a roll back and
+//! forward of the fleet, and the same DDL replayed directly with the same parallelism, as the
+//! floor to compare with.
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +8,7 @@ use anyhow::Context;
 use futures::{StreamExt, TryStreamExt, stream};
 use sea_orm::ConnectionTrait;
 use serde_json::json;
-use tenantry_migration::fleet::{FleetOptions, migrate_fleet, migrate_registered};
+use tenantry_migration::fleet::{FleetOptions, migrate_fleet, migrate_tenants_to, registered_tenants};
 use tenantry_migration::runner::Direction;
 use tenantry_migration::tenant::TenantMigrator;
 use tenantry_service::limits::LimitSet;
@@ -17,11 +18,12 @@ use crate::report::figure;
 use crate::setup::{self, Bench, Tenant};
 
 /// Provisions N tenants (J at a time), then times (a) a fleet run with nothing to do and (b)
-/// every tenant one migration down, then the fleet up again, against the same DDL replayed
+/// the fleet one migration down, then up again (`B` tenants per transaction, `J` transactions
+/// at once, as `migration tenants down|up --jobs J --batch B`), against the same DDL replayed
 /// directly. (b) runs in the order runner, DDL, DDL, runner and each side reports the mean of
 /// its two rounds: whichever runs first after provisioning pays for flushing its writes, and
 /// the machine's load drifts over a run, so a fixed order favours one side.
-pub async fn run(bench: &Bench, n: usize, jobs: usize) -> anyhow::Result<()> {
+pub async fn run(bench: &Bench, n: usize, jobs: usize, batch: usize) -> anyhow::Result<()> {
     let db = bench.db(u32::try_from(jobs + 1).unwrap_or(8)).await?;
     let registry = Registry::new(db.clone(), Duration::from_secs(30), LimitSet::default());
     let (tenants, _) = setup::provision(&db, &registry, 0..n, jobs).await?;
@@ -29,8 +31,8 @@ pub async fn run(bench: &Bench, n: usize, jobs: usize) -> anyhow::Result<()> {
     // the service's control pool (2 connections), which would hold a run to 2 tenants at once.
     let runner = tenantry_pg::database::connect(&bench.url, u32::try_from(jobs + 1).unwrap_or(8)).await?;
     let conn = &runner;
-    let options = FleetOptions { jobs, continue_on_error: false, actor: "bench" };
-    let ctx = json!({"tenants": n, "jobs": jobs});
+    let options = FleetOptions { jobs, batch, continue_on_error: false, actor: "bench" };
+    let ctx = json!({"tenants": n, "jobs": jobs, "batch": batch});
 
     let started = Instant::now();
     let noop = migrate_fleet(conn, options, &|_| {}).await?;
@@ -47,7 +49,7 @@ pub async fn run(bench: &Bench, n: usize, jobs: usize) -> anyhow::Result<()> {
     let second = down_and_up(conn, &tenants, options).await?;
 
     for (round, (runner, direct)) in [(first, direct_first), (second, direct_second)].iter().enumerate() {
-        let round = json!({"tenants": n, "jobs": jobs, "round": round + 1});
+        let round = json!({"tenants": n, "jobs": jobs, "batch": batch, "round": round + 1});
         figure("migrate", "one down, every tenant", runner.0, "s", round.clone());
         figure("migrate", "fleet up again", runner.1, "s", round.clone());
         figure("migrate", "the same DDL replayed directly, down", direct.0, "s", round.clone());
@@ -64,25 +66,20 @@ pub async fn run(bench: &Bench, n: usize, jobs: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every tenant one migration down (`jobs` at a time, as `migration tenant ... down -n 1`
-/// does it, audit entry included), then a fleet run up. Returns the seconds of each.
+/// The fleet one migration down, then up again, as `migration tenants down` and `migration
+/// tenants up` run them (audit entries included). Returns the seconds of each.
 async fn down_and_up(
     conn: &sea_orm::DatabaseConnection,
     tenants: &[Tenant],
     options: FleetOptions<'_>,
 ) -> anyhow::Result<(f64, f64)> {
     let started = Instant::now();
-    stream::iter(tenants)
-        .map(|tenant| async move {
-            let schema = tenant.schema()?;
-            migrate_registered(conn, &schema, Direction::Down(Some(1)), options.actor)
-                .await?
-                .context("a tenant was not registered")
-        })
-        .buffer_unordered(options.jobs.max(1))
-        .try_collect::<Vec<_>>()
-        .await?;
+    let registered = registered_tenants(conn).await?;
+    let down = migrate_tenants_to(conn, registered, Direction::Down(Some(1)), options, &|_| {}).await;
     let down_s = started.elapsed().as_secs_f64();
+    if !down.succeeded() || down.counts().0 != tenants.len() {
+        anyhow::bail!("the fleet down run did not migrate every tenant: {:?}", down.counts());
+    }
     let started = Instant::now();
     let up = migrate_fleet(conn, options, &|_| {}).await?;
     let up_s = started.elapsed().as_secs_f64();

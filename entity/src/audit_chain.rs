@@ -1,6 +1,6 @@
 //! The audit log's hash chain: what an entry's hash covers, how it is computed, and the one way
 //! an entry is appended ([`append`], or its steps [`LOCK`], [`newest`], [`chain`] and [`insert`]
-//! where the statements are sent otherwise), shared by the service and the `migration` tool's
+//! or [`insert_all`] where the statements are sent otherwise), shared by the service and the `migration` tool's
 //! fleet runs so that both chain entries alike.
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, SubsecRound, Utc};
@@ -74,6 +74,11 @@ pub fn chain(entry: NewEntry<'_>, newest: Option<&Model>) -> Model {
 /// The `INSERT` of a chained row, its values bound.
 pub fn insert(row: Model) -> Statement {
     AuditLog::insert(audit_entry::ActiveModel::from(row)).build(DbBackend::Postgres)
+}
+
+/// One `INSERT` of several chained rows (each chained to the one before it), values bound.
+pub fn insert_all(rows: Vec<Model>) -> Statement {
+    AuditLog::insert_many(rows.into_iter().map(audit_entry::ActiveModel::from)).build(DbBackend::Postgres)
 }
 
 /// The `prev_hash` of the first entry.

@@ -1,26 +1,37 @@
-//! One registered tenant's migration in four round trips, for the runs operators make (the
-//! fleet on deploy, `migration tenant ... up|down`).
+//! Registered tenants' migrations in few round trips, for the runs operators make (the fleet
+//! on deploy and rollback, `migration tenant ... up|down`).
 //!
 //! [`runner::migrate_registered_in`] runs in a SeaORM transaction, so each of its steps is a
 //! round trip of its own: `BEGIN`, the pin, the ledger read, each migration, the bookkeeping,
 //! the audit log's lock, its newest entry, the entry, `COMMIT` (nine for one migration with
 //! its audit entry). SeaORM neither pipelines nor returns rows from a message of several
 //! statements, and a fleet run pays each round trip per tenant, at a cost set by how soon both
-//! processes are scheduled (measured at 1.4 ms per round trip per job on 2 loaded cores,
-//! docs/DESIGN-NOTES.md). Here the same statements go on a plain connection of the same pool
-//! in four messages, each a simple-protocol batch whose rows are told apart by their columns:
+//! processes are scheduled (docs/DESIGN-NOTES.md). Here the same statements go on a plain
+//! connection of the same pool as simple-protocol batches whose rows are told apart by their
+//! columns. A batch of tenants shares one transaction, each tenant inside its own savepoint:
 //!
-//! 1. `BEGIN`, the pin ([`runner::pin_tenant_sql`]) and the ledger read;
-//! 2. the migrations' DDL, the bookkeeping ([`runner::record_sql`], its values as literals of
-//!    ours: [`Literals`]), and for an audited change the audit log's lock and newest entry;
-//! 3. the audit entry, chained in Rust ([`audit_chain::chain`]) and sent with its values bound
-//!    (it carries the operator's name, which is never formatted into SQL);
-//! 4. `COMMIT` (or `ROLLBACK`, when the tenant is no longer registered).
+//! 1. per tenant, (`BEGIN` for the first,) `SAVEPOINT`, the pin ([`runner::pin_tenant_sql`])
+//!    and the ledger read;
+//! 2. per tenant, the migrations' DDL and the bookkeeping ([`runner::record_sql`], its values
+//!    as literals of ours: [`Literals`]); a tenant that fails, or is no longer registered, is
+//!    rolled back to its savepoint (its schema as it was, a schema it created gone) and the
+//!    batch goes on;
+//! 3. once per batch, the audit log's lock and its newest entry;
+//! 4. the batch's audit entries (one per tenant that changed), chained in Rust
+//!    ([`audit_chain::chain`]) and sent as one `INSERT` with its values bound (they carry the
+//!    operator's name, which is never formatted into SQL);
+//! 5. `COMMIT`.
 //!
-//! The statements, their order and every lock are those of the SeaORM path: the advisory lock
-//! first, the registry row after the DDL, the audit log's lock after the row. A run that fails
-//! or is cancelled anywhere between `BEGIN` and the end closes its connection rather than hand
-//! it back inside a transaction ([`Tx`]).
+//! Why batches: the audit log is one hash chain, so its lock is held from step 3 through the
+//! commit's flush, and with a transaction per tenant the fleet's commits line up one behind
+//! another, one flush each; a batch takes the lock and flushes once for all its tenants.
+//! A tenant's changes still commit with its audit entry or not at all.
+//!
+//! The statements, their order and every lock are those of the SeaORM path: each tenant's
+//! advisory lock first, its registry row after its DDL, the audit log's lock after the rows.
+//! A batch's tenants go in schema-name order, so two batches never wait for each other's
+//! tenants in opposite orders. A run that fails or is cancelled outside a savepoint's reach
+//! closes its connection rather than hand it back inside a transaction ([`Tx`]).
 
 use sea_orm_migration::MigratorTraitSelf;
 use sea_orm_migration::sea_orm::sqlx::{self, Executor as _, Row as _};
@@ -36,27 +47,159 @@ use crate::runner::{
 };
 use crate::tenant::TenantMigrator;
 
+/// What became of one tenant of a batch.
+#[derive(Debug)]
+pub(crate) enum Ran {
+    /// Migrated (or found at the target already), committed with its audit entry.
+    Done(TenantOutcome),
+    /// Not registered (or no registry): nothing of it is left.
+    NotRegistered,
+    /// Its migration failed and was rolled back; or the batch could not commit.
+    Failed(DbErr),
+    /// Not run: an earlier tenant of the batch failed and `stop_after_failure` was set.
+    NotRun,
+}
+
 /// Migrates the registered tenant whose schema is `schema` in one transaction, as
 /// [`runner::migrate_registered_in`] does, with a `tenant.migrate` audit entry by `actor` if
-/// anything changed.
-/// `None`: not registered (or no registry); nothing is left behind.
+/// anything changed. `None`: not registered (or no registry); nothing is left behind.
 pub(crate) async fn migrate_registered(
     db: &DatabaseConnection,
     schema: &SchemaName,
     direction: Direction,
     actor: &str,
 ) -> Result<Option<TenantOutcome>, DbErr> {
-    let mut tx = Tx(db.get_postgres_connection_pool().acquire().await.map_err(exec_err)?, false);
-    let migrations = TenantMigrator::new(schema.clone()).migrations();
+    match migrate_batch(db, std::slice::from_ref(schema), direction, actor, false).await.pop() {
+        Some(Ran::Done(outcome)) => Ok(Some(outcome)),
+        Some(Ran::NotRegistered) => Ok(None),
+        Some(Ran::Failed(e)) => Err(e),
+        Some(Ran::NotRun) | None => Err(DbErr::Custom("the tenant's run did not start".to_owned())),
+    }
+}
 
-    let sql = format!("BEGIN; {}; {}", runner::pin_tenant_sql(schema), ledger_read_sql());
+/// Migrates the registered tenants whose schemas are `schemas` in one transaction, each in a
+/// savepoint of its own (see the module's documentation): one [`Ran`] per schema, in the
+/// order given. With `stop_after_failure`, the tenants after one that failed are not run.
+pub(crate) async fn migrate_batch(
+    db: &DatabaseConnection,
+    schemas: &[SchemaName],
+    direction: Direction,
+    actor: &str,
+    stop_after_failure: bool,
+) -> Vec<Ran> {
+    let mut order: Vec<usize> = (0..schemas.len()).collect();
+    order.sort_by(|a, b| schemas[*a].as_str().cmp(schemas[*b].as_str()));
+    let mut ran: Vec<Ran> = schemas.iter().map(|_| Ran::NotRun).collect();
+    if let Err(e) = run_batch(db, schemas, &order, direction, actor, stop_after_failure, &mut ran).await {
+        // Nothing of the batch committed: every tenant that seemed done failed with it.
+        let said = e.to_string();
+        let mut first = Some(e);
+        for r in ran.iter_mut().filter(|r| matches!(r, Ran::Done(_) | Ran::NotRun)) {
+            *r = Ran::Failed(first.take().unwrap_or_else(|| DbErr::Custom(said.clone())));
+        }
+    }
+    ran
+}
+
+async fn run_batch(
+    db: &DatabaseConnection,
+    schemas: &[SchemaName],
+    order: &[usize],
+    direction: Direction,
+    actor: &str,
+    stop_after_failure: bool,
+    ran: &mut [Ran],
+) -> Result<(), DbErr> {
+    let mut tx = Tx(db.get_postgres_connection_pool().acquire().await.map_err(exec_err)?, false);
+    // What the next message starts with: the transaction's start, or the end of the savepoint
+    // of the tenant before, which succeeded. Each tenant's savepoint has a name of its own
+    // (`tenant_<n>`), so a rollback can only ever undo the tenant it is for: had the release
+    // of the one before failed, the rollback finds no such savepoint and the batch fails.
+    let mut opening = Some("BEGIN".to_owned());
+    let mut audited = Vec::new();
+    for (n, &i) in order.iter().enumerate() {
+        let savepoint = format!("tenant_{n}");
+        let step = tenant_step(&mut tx, opening.take(), &savepoint, &schemas[i], direction).await;
+        let undo = format!("ROLLBACK TO SAVEPOINT {savepoint}; RELEASE SAVEPOINT {savepoint}");
+        ran[i] = match step {
+            Ok(Some((tenant, outcome))) => {
+                opening = Some(format!("RELEASE SAVEPOINT {savepoint}"));
+                if !outcome.changed.is_empty() {
+                    audited.push((tenant, outcome.clone()));
+                }
+                Ran::Done(outcome)
+            }
+            Ok(None) => {
+                tx.fetch(&undo).await?;
+                Ran::NotRegistered
+            }
+            Err(e) => {
+                tx.fetch(&undo).await?;
+                Ran::Failed(e)
+            }
+        };
+        if stop_after_failure && matches!(ran[i], Ran::Failed(_)) {
+            break;
+        }
+    }
+    if !audited.is_empty() {
+        let sql = format!(
+            "{}{}; {}",
+            opening.map(|o| o + "; ").unwrap_or_default(),
+            audit_chain::LOCK,
+            audit_chain::newest().into_query().to_string(PostgresQueryBuilder)
+        );
+        let mut rows = tx.fetch(&sql).await?;
+        let mut newest = with_column(&mut rows, "prev_hash")
+            .pop()
+            .map(|row| audit_entry::Model::from_query_result(&row, ""))
+            .transpose()?;
+        let mut entries = Vec::with_capacity(audited.len());
+        for (tenant, outcome) in &audited {
+            let change = migrate_change(direction, outcome);
+            let entry = NewEntry {
+                action: "tenant.migrate",
+                tenant_id: Some(tenant.id),
+                tenant_slug: Some(&tenant.slug),
+                actor,
+                request_id: None,
+                outcome: "ok",
+                change: &change,
+            };
+            let row = audit_chain::chain(entry, newest.as_ref());
+            newest = Some(row.clone());
+            entries.push(row);
+        }
+        bound(&audit_chain::insert_all(entries)).execute(&mut *tx.0).await.map_err(exec_err)?;
+    }
+    // `COMMIT` ends any savepoint still open with the transaction.
+    tx.commit().await
+}
+
+/// One tenant's steps 1 and 2 inside its savepoint `savepoint`, `opening` sent first: the registry's
+/// record of it and what changed, or `None` when it is not registered (the caller rolls the
+/// savepoint back either then or on an error).
+async fn tenant_step(
+    tx: &mut Tx,
+    opening: Option<String>,
+    savepoint: &str,
+    schema: &SchemaName,
+    direction: Direction,
+) -> Result<Option<(RecordedOn, TenantOutcome)>, DbErr> {
+    let migrator = TenantMigrator::new(schema.clone());
+    let migrations = migrator.migrations();
+    let sql = format!(
+        "{}SAVEPOINT {savepoint}; {}; {}",
+        opening.map(|o| o + "; ").unwrap_or_default(),
+        runner::pin_tenant_sql(schema),
+        ledger_read_sql()
+    );
     let mut rows = tx.fetch(&sql).await?;
     let (mut applied, registry) = ledger_from_rows(&migrations, with_column(&mut rows, "registry"))?;
     if !registry {
-        return tx.rollback().await.map(|()| None);
+        return Ok(None);
     }
 
-    let migrator = TenantMigrator::new(schema.clone());
     let up = matches!(direction, Direction::Up(_));
     let mut statements = Vec::new();
     let mut changed = Vec::new();
@@ -69,38 +212,9 @@ pub(crate) async fn migrate_registered(
     let version = newest(&migrations, &applied);
     let lit = Literals::new(&changed, version.as_deref())?;
     statements.push(record_sql(direction, &lit.changed, &schema_literal(schema), &lit.version, &lit.time));
-    let audited = !changed.is_empty();
-    if audited {
-        statements.push(audit_chain::LOCK.to_owned());
-        statements.push(audit_chain::newest().into_query().to_string(PostgresQueryBuilder));
-    }
     let mut rows = tx.fetch(&statements.join("; ")).await?;
-    let Some(tenant) = with_column(&mut rows, "registry_id").pop() else {
-        return tx.rollback().await.map(|()| None);
-    };
-    let tenant = RecordedOn::from_row(&tenant)?;
-    let outcome = TenantOutcome { changed, version };
-
-    if audited {
-        let newest = with_column(&mut rows, "prev_hash")
-            .pop()
-            .map(|row| audit_entry::Model::from_query_result(&row, ""))
-            .transpose()?;
-        let change = migrate_change(direction, &outcome);
-        let entry = NewEntry {
-            action: "tenant.migrate",
-            tenant_id: Some(tenant.id),
-            tenant_slug: Some(&tenant.slug),
-            actor,
-            request_id: None,
-            outcome: "ok",
-            change: &change,
-        };
-        let insert = audit_chain::insert(audit_chain::chain(entry, newest.as_ref()));
-        bound(&insert).execute(&mut *tx.0).await.map_err(exec_err)?;
-    }
-    tx.commit().await?;
-    Ok(Some(outcome))
+    let Some(tenant) = with_column(&mut rows, "registry_id").pop() else { return Ok(None) };
+    Ok(Some((RecordedOn::from_row(&tenant)?, TenantOutcome { changed, version })))
 }
 
 /// The `change` of a `tenant.migrate` audit entry.
@@ -141,10 +255,6 @@ impl Tx {
 
     async fn commit(mut self) -> Result<(), DbErr> {
         self.end("COMMIT").await
-    }
-
-    async fn rollback(mut self) -> Result<(), DbErr> {
-        self.end("ROLLBACK").await
     }
 
     async fn end(&mut self, sql: &'static str) -> Result<(), DbErr> {

@@ -168,18 +168,41 @@ pub enum TenantAction {
 pub enum FleetAction {
     /// Bring every tenant to the latest version; tenants the registry shows current are skipped.
     Up {
-        /// Tenants migrated at once.
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-        jobs: u16,
-        /// Keep going after a tenant fails (otherwise the rest are skipped).
-        #[arg(long)]
-        continue_on_error: bool,
+        /// Jobs, batch size, and what to do after a failure.
+        #[command(flatten)]
+        run: FleetRun,
+    },
+    /// Roll every tenant back N migrations (after a deploy to undo, before the older build
+    /// starts).
+    Down {
+        /// Roll back N migrations.
+        #[arg(short = 'n', long = "steps", value_name = "N", default_value_t = 1)]
+        steps: u32,
+        /// Jobs, batch size, and what to do after a failure.
+        #[command(flatten)]
+        run: FleetRun,
     },
     /// Each tenant's recorded version, from the registry in one query.
     Status,
     /// Convert a deployment onto Citus: make each tenant's schema a distributed schema
     /// (`citus_schema_distribute`), reporting each tenant and where it went.
     Distribute,
+}
+
+/// How a fleet run goes.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct FleetRun {
+    /// Batches migrated at once (each on a connection of its own).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Tenants per transaction, each in a savepoint of its own: a tenant that fails is rolled
+    /// back alone. A batch pays the audit log's lock and the commit's flush once for all its
+    /// tenants, and holds their tables locked until it commits.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub batch: u16,
+    /// Keep going after a tenant fails (otherwise the rest are skipped).
+    #[arg(long)]
+    pub continue_on_error: bool,
 }
 
 /// Why a command could not run at all (per-tenant failures are reported, not returned).
@@ -245,7 +268,9 @@ pub async fn run(cli: &Cli, vars: HashMap<String, String>, out: &mut dyn Write) 
         database::ensure_database(url, timeout).await?;
     }
     let jobs = match cli.command {
-        Command::Tenants { action: FleetAction::Up { jobs, .. } } => u32::from(jobs),
+        Command::Tenants { action: FleetAction::Up { run } | FleetAction::Down { run, .. } } => {
+            u32::from(run.jobs)
+        }
         _ => 1,
     };
     let db = database::connect_within(url, jobs + 1, timeout).await?;
@@ -283,13 +308,18 @@ pub async fn run(cli: &Cli, vars: HashMap<String, String>, out: &mut dyn Write) 
             }
             true
         }
-        Command::Tenants { action: FleetAction::Up { jobs, continue_on_error } } => {
+        Command::Tenants { action: action @ (FleetAction::Up { run } | FleetAction::Down { run, .. }) } => {
             let options = FleetOptions {
-                jobs: usize::from(*jobs),
-                continue_on_error: *continue_on_error,
+                jobs: usize::from(run.jobs),
+                batch: usize::from(run.batch),
+                continue_on_error: run.continue_on_error,
                 actor: &actor,
             };
-            let report = run_fleet(&db, options).await?;
+            let direction = match action {
+                FleetAction::Down { steps, .. } => Direction::Down(Some(*steps)),
+                _ => Direction::Up(None),
+            };
+            let report = run_fleet(&db, direction, options).await?;
             match cli.output {
                 Output::Text => write_summary(out, &report)?,
                 Output::Json => json::write_fleet_up(out, &report)?,

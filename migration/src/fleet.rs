@@ -1,8 +1,11 @@
 //! Migrating every registered tenant: what operators run on deploy.
 //!
 //! The registry records each tenant's version, so a run first reads the registry in one query
-//! and touches only the tenants that are behind. Each tenant migrates in its own transaction
-//! (never the whole fleet in one: lock table limits), with bounded parallelism.
+//! and touches only the tenants that are behind. Tenants migrate in batches of a few
+//! ([`FleetOptions::batch`], never the whole fleet in one: lock table limits), one transaction
+//! per batch with each tenant in a savepoint of its own, so a tenant that fails is rolled back
+//! alone and its batch goes on; `jobs` batches at a time. A batch takes the audit log's lock
+//! and flushes its commit once for all its tenants (see [`crate::batched`]).
 //!
 //! Only registered tenants are migrated, and each migration commits only if its tenant's
 //! registry row still exists at the end of the transaction, locked so that it cannot be deleted
@@ -18,7 +21,7 @@ use sea_orm_migration::sea_orm::{
 };
 use tenantry_entity::tenant as registry;
 
-use crate::batched;
+use crate::batched::{self, Ran};
 use crate::runner::{Direction, TenantOutcome};
 use crate::tenant::TenantMigrator;
 use tenantry_pg::{CONTROL_SCHEMA, SchemaName};
@@ -98,11 +101,17 @@ impl FleetReport {
     }
 }
 
-/// Options of a fleet `up` run.
+/// Tenants per transaction unless told otherwise: the audit log's lock and the commit's flush
+/// are paid once per batch, and a batch holds its tenants' tables locked until it commits.
+pub const DEFAULT_BATCH: usize = 8;
+
+/// Options of a fleet run.
 #[derive(Clone, Copy, Debug)]
 pub struct FleetOptions<'a> {
-    /// Tenants migrated at once (at least 1).
+    /// Batches migrated at once (at least 1).
     pub jobs: usize,
+    /// Tenants per transaction, each in a savepoint of its own (at least 1).
+    pub batch: usize,
     /// Keep going after a tenant fails (otherwise the remaining tenants are skipped).
     pub continue_on_error: bool,
     /// Who runs it, as the audit log records it (e.g. `cli:alice`).
@@ -210,41 +219,93 @@ pub async fn migrate_tenants(
     options: FleetOptions<'_>,
     on_done: &(dyn Fn(&FleetEntry) + Sync),
 ) -> FleetReport {
+    migrate_tenants_to(db, tenants, Direction::Up(None), options, on_done).await
+}
+
+/// Migrates `tenants` (as [`registered_tenants`] read them) `direction`: in batches of
+/// `options.batch`, `options.jobs` batches at once. Up to the latest version, the tenants the
+/// registry shows current are not touched.
+pub async fn migrate_tenants_to(
+    db: &DatabaseConnection,
+    tenants: Vec<RegisteredTenant>,
+    direction: Direction,
+    options: FleetOptions<'_>,
+    on_done: &(dyn Fn(&FleetEntry) + Sync),
+) -> FleetReport {
     let latest = TenantMigrator::latest_version();
-    let stop = AtomicBool::new(false);
-    let stop = &stop;
-    let mut entries: Vec<FleetEntry> = stream::iter(tenants)
-        .map(|tenant| async move {
-            let result = if tenant.version.as_deref() == Some(latest) {
-                TenantResult::AlreadyCurrent
-            } else if stop.load(Ordering::Acquire) {
-                TenantResult::Skipped
-            } else {
-                let result = migrate_one(db, &tenant.schema, options.actor).await;
-                if matches!(result, TenantResult::Failed(_)) && !options.continue_on_error {
-                    stop.store(true, Ordering::Release);
-                }
-                result
-            };
-            let entry = FleetEntry { slug: tenant.slug, schema: tenant.schema, result };
+    let (current, behind): (Vec<_>, Vec<_>) = tenants
+        .into_iter()
+        .partition(|t| direction == Direction::Up(None) && t.version.as_deref() == Some(latest));
+    let mut entries: Vec<FleetEntry> = current
+        .into_iter()
+        .map(|t| {
+            let entry = FleetEntry { slug: t.slug, schema: t.schema, result: TenantResult::AlreadyCurrent };
             on_done(&entry);
             entry
+        })
+        .collect();
+    let stop = AtomicBool::new(false);
+    let stop = &stop;
+    let batches: Vec<Vec<RegisteredTenant>> =
+        behind.chunks(options.batch.max(1)).map(<[_]>::to_vec).collect();
+    let migrated: Vec<Vec<FleetEntry>> = stream::iter(batches)
+        .map(|batch| async move {
+            let results = if stop.load(Ordering::Acquire) {
+                batch.iter().map(|_| TenantResult::Skipped).collect()
+            } else {
+                let results = migrate_some(db, &batch, direction, options).await;
+                if !options.continue_on_error && results.iter().any(|r| matches!(r, TenantResult::Failed(_)))
+                {
+                    stop.store(true, Ordering::Release);
+                }
+                results
+            };
+            let entries: Vec<FleetEntry> = batch
+                .into_iter()
+                .zip(results)
+                .map(|(t, result)| FleetEntry { slug: t.slug, schema: t.schema, result })
+                .collect();
+            entries.iter().for_each(on_done);
+            entries
         })
         .buffer_unordered(options.jobs.max(1))
         .collect()
         .await;
+    entries.extend(migrated.into_iter().flatten());
     entries.sort_by(|a, b| a.slug.cmp(&b.slug));
     FleetReport { entries }
 }
 
-async fn migrate_one(db: &DatabaseConnection, schema: &str, actor: &str) -> TenantResult {
-    let schema = match SchemaName::parse(schema) {
-        Ok(schema) => schema,
-        Err(e) => return TenantResult::Failed(format!("invalid schema name in the registry: {e}")),
-    };
-    match migrate_registered(db, &schema, Direction::Up(None), actor).await {
-        Ok(Some(outcome)) => TenantResult::Migrated { applied: outcome.changed, version: outcome.version },
-        Ok(None) => TenantResult::Deleted,
-        Err(e) => TenantResult::Failed(e.to_string()),
-    }
+/// One batch: a tenant whose stored schema name does not parse fails alone, the others share
+/// a transaction.
+async fn migrate_some(
+    db: &DatabaseConnection,
+    batch: &[RegisteredTenant],
+    direction: Direction,
+    options: FleetOptions<'_>,
+) -> Vec<TenantResult> {
+    let parsed: Vec<Result<SchemaName, String>> = batch
+        .iter()
+        .map(|t| {
+            SchemaName::parse(&t.schema).map_err(|e| format!("invalid schema name in the registry: {e}"))
+        })
+        .collect();
+    let schemas: Vec<SchemaName> = parsed.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
+    let mut ran = batched::migrate_batch(db, &schemas, direction, options.actor, !options.continue_on_error)
+        .await
+        .into_iter();
+    parsed
+        .into_iter()
+        .map(|p| match p {
+            Err(e) => TenantResult::Failed(e),
+            Ok(_) => match ran.next() {
+                Some(Ran::Done(outcome)) => {
+                    TenantResult::Migrated { applied: outcome.changed, version: outcome.version }
+                }
+                Some(Ran::NotRegistered) => TenantResult::Deleted,
+                Some(Ran::Failed(e)) => TenantResult::Failed(e.to_string()),
+                Some(Ran::NotRun) | None => TenantResult::Skipped,
+            },
+        })
+        .collect()
 }

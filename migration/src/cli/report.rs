@@ -6,12 +6,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sea_orm_migration::sea_orm::{DatabaseConnection, DbErr};
 
 use crate::fleet::{self, FleetEntry, FleetOptions, FleetReport, TenantResult};
+use crate::runner::Direction;
 use crate::tenant::{TenantMigrator, VERSIONS};
 
 /// Runs the fleet with a progress bar on a terminal, or a plain line per tenant otherwise;
 /// the registry is read once, for the bar's length and the run alike.
 pub(super) async fn run_fleet(
     db: &DatabaseConnection,
+    direction: Direction,
     options: FleetOptions<'_>,
 ) -> Result<FleetReport, DbErr> {
     let tenants = fleet::registered_tenants(db).await?;
@@ -34,7 +36,7 @@ pub(super) async fn run_fleet(
         }
         None => eprintln!("{}", entry_line(entry)),
     };
-    let report = fleet::migrate_tenants(db, tenants, options, &on_done).await;
+    let report = fleet::migrate_tenants_to(db, tenants, direction, options, &on_done).await;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -45,7 +47,7 @@ pub(super) async fn run_fleet(
 pub fn entry_line(entry: &FleetEntry) -> String {
     let what = match &entry.result {
         TenantResult::Migrated { applied, version } => {
-            format!("migrated ({} applied, now at {})", applied.len(), version.as_deref().unwrap_or("(none)"))
+            format!("migrated ({} changed, now at {})", applied.len(), version.as_deref().unwrap_or("(none)"))
         }
         TenantResult::AlreadyCurrent => "already current".to_owned(),
         TenantResult::Failed(e) => format!("FAILED: {e}"),

@@ -142,7 +142,8 @@ async fn a_tenant_deleted_during_a_fleet_run_is_not_recreated_as_an_orphan() {
         }
     };
 
-    let options = FleetOptions { jobs: 1, continue_on_error: false, actor: "test" };
+    // One tenant per transaction: b is deleted after a committed and before b begins.
+    let options = FleetOptions { jobs: 1, batch: 1, continue_on_error: false, actor: "test" };
     let report = migrate_fleet(&db, options, &delete_b).await.expect("fleet run");
 
     let results: Vec<&TenantResult> = report.entries.iter().map(|e| &e.result).collect();

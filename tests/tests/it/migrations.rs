@@ -3,7 +3,7 @@
 use command_line::cli_run;
 use futures::future::join_all;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
-use tenantry_migration::fleet::{FleetOptions, TenantResult, migrate_fleet};
+use tenantry_migration::fleet::{DEFAULT_BATCH, FleetOptions, TenantResult, migrate_fleet};
 use tenantry_migration::runner::{Direction, migrate_control, migrate_tenant};
 use tenantry_migration::tenant::{TenantMigrator, VERSIONS};
 use tenantry_pg::SchemaName;
@@ -151,28 +151,40 @@ async fn fleet_with_broken_b(test_db: &TestDb, connections: u32) -> DatabaseConn
     db
 }
 
+/// Alone in its transaction (`batch` 1) or sharing one with the others (its own savepoint),
+/// a tenant that fails is rolled back alone.
 #[tokio::test]
 async fn a_failing_tenant_leaves_the_others_migrated_and_is_reported() {
-    let test_db = TestDb::new().await;
-    let db = fleet_with_broken_b(&test_db, 4).await;
+    for batch in [1, DEFAULT_BATCH] {
+        let test_db = TestDb::new().await;
+        let db = fleet_with_broken_b(&test_db, 4).await;
 
-    let options = FleetOptions { jobs: 2, continue_on_error: true, actor: "test" };
-    let report = migrate_fleet(&db, options, &|_| {}).await.expect("fleet run");
+        let options = FleetOptions { jobs: 2, batch, continue_on_error: true, actor: "test" };
+        let report = migrate_fleet(&db, options, &|_| {}).await.expect("fleet run");
 
-    let results: Vec<(&str, &TenantResult)> =
-        report.entries.iter().map(|e| (e.slug.as_str(), &e.result)).collect();
-    assert!(matches!(results[0], ("a", TenantResult::Migrated { .. })), "{results:?}");
-    assert!(
-        matches!(results[1], ("b", TenantResult::Failed(e)) if e.contains("already exists")),
-        "{results:?}"
-    );
-    assert!(matches!(results[2], ("c", TenantResult::Migrated { .. })), "{results:?}");
-    assert!(!report.succeeded());
-    assert_eq!(recorded_version(&db, "a").await, latest());
-    assert_eq!(recorded_version(&db, "b").await, None);
-    assert_eq!(recorded_version(&db, "c").await, latest());
-    // b's products migration ran in the same transaction as the failure, so it is gone too.
-    assert_eq!(tables_in(&db, "tenant_b").await, ["orders"]);
+        let results: Vec<(&str, &TenantResult)> =
+            report.entries.iter().map(|e| (e.slug.as_str(), &e.result)).collect();
+        assert!(matches!(results[0], ("a", TenantResult::Migrated { .. })), "batch {batch}: {results:?}");
+        assert!(
+            matches!(results[1], ("b", TenantResult::Failed(e)) if e.contains("already exists")),
+            "batch {batch}: {results:?}"
+        );
+        assert!(matches!(results[2], ("c", TenantResult::Migrated { .. })), "batch {batch}: {results:?}");
+        assert!(!report.succeeded());
+        assert_eq!(recorded_version(&db, "a").await, latest());
+        assert_eq!(recorded_version(&db, "b").await, None);
+        assert_eq!(recorded_version(&db, "c").await, latest());
+        // b's products migration ran in the same transaction (or savepoint) as the failure, so
+        // it is gone too.
+        assert_eq!(tables_in(&db, "tenant_b").await, ["orders"], "batch {batch}");
+        let entries = strings(
+            &db,
+            "SELECT tenant_slug AS v FROM tenantry.audit_log WHERE action = $1 ORDER BY id",
+            "tenant.migrate",
+        )
+        .await;
+        assert_eq!(entries, ["a", "c"], "batch {batch}: one entry per tenant migrated");
+    }
 }
 
 /// A tenant's run is sent in messages of its own, inside a transaction sqlx does not know it
@@ -183,7 +195,7 @@ async fn a_failed_tenant_does_not_hand_its_failed_transaction_to_the_next() {
     let test_db = TestDb::new().await;
     let db = fleet_with_broken_b(&test_db, 1).await;
 
-    let options = FleetOptions { jobs: 1, continue_on_error: true, actor: "test" };
+    let options = FleetOptions { jobs: 1, batch: 1, continue_on_error: true, actor: "test" };
     let report = migrate_fleet(&db, options, &|_| {}).await.expect("fleet run");
 
     let results: Vec<&TenantResult> = report.entries.iter().map(|e| &e.result).collect();
@@ -209,7 +221,7 @@ async fn without_continue_on_error_tenants_after_a_failure_are_skipped() {
     let test_db = TestDb::new().await;
     let db = fleet_with_broken_b(&test_db, 4).await;
 
-    let options = FleetOptions { jobs: 1, continue_on_error: false, actor: "test" };
+    let options = FleetOptions { jobs: 1, batch: DEFAULT_BATCH, continue_on_error: false, actor: "test" };
     let report = migrate_fleet(&db, options, &|_| {}).await.expect("fleet run");
 
     let results: Vec<&TenantResult> = report.entries.iter().map(|e| &e.result).collect();
@@ -247,7 +259,7 @@ async fn a_fleet_run_with_nothing_to_do_answers_from_the_registry() {
     for slug in ["a", "b"] {
         register(&db, slug).await;
     }
-    let options = FleetOptions { jobs: 2, continue_on_error: false, actor: "test" };
+    let options = FleetOptions { jobs: 2, batch: DEFAULT_BATCH, continue_on_error: false, actor: "test" };
     migrate_fleet(&db, options, &|_| {}).await.expect("first run");
     // Remove a ledger behind the registry's back: a run that looked at tenants would fail.
     db.execute_unprepared("DROP TABLE tenant_a.seaql_migrations").await.expect("drop ledger");
@@ -293,6 +305,54 @@ async fn tenants_up_through_the_command_line_migrates_the_fleet() {
 }
 
 /// Runs the `migration` command line in-process, as the binary does.
+/// `tenants down` and `tenants up` in batches: every tenant moves one migration back and
+/// forward again, each run of each tenant with its own audit entry, and the chain stays whole
+/// across batches (each entry's hash is its content's; each links to the entry before it).
+#[tokio::test]
+async fn the_fleet_rolls_back_and_forward_in_batches_with_one_chained_entry_per_tenant() {
+    use sea_orm::{EntityTrait, QueryOrder};
+    use tenantry_entity::{audit_chain, audit_entry};
+
+    let test_db = TestDb::new().await;
+    let db = test_db.connect(2).await;
+    migrate_control(&db).await.expect("control");
+    let slugs = ["a", "b", "c", "d", "e"];
+    for slug in slugs {
+        register(&db, slug).await;
+    }
+    let url = test_db.url();
+    let (ok, out) = cli_run(&["--database-url", url, "tenants", "up", "--jobs", "2", "--batch", "2"]).await;
+    assert!(ok, "{out}");
+
+    let (ok, out) = cli_run(&["--database-url", url, "tenants", "down", "--jobs", "2", "--batch", "2"]).await;
+
+    assert!(ok, "{out}");
+    assert!(out.starts_with("5 tenants: 5 migrated, 0 already current, 0 failed"), "{out}");
+    let previous = &VERSIONS[..VERSIONS.len() - 1];
+    for slug in slugs {
+        assert_eq!(recorded_version(&db, slug).await.as_deref(), previous.last().copied(), "{slug}");
+        assert_eq!(ledger_of(&db, &schema(&format!("tenant_{slug}"))).await, previous, "{slug}");
+    }
+    let (ok, out) = cli_run(&["--database-url", url, "tenants", "up", "--batch", "3"]).await;
+    assert!(ok, "{out}");
+    for slug in slugs {
+        assert_eq!(recorded_version(&db, slug).await, latest(), "{slug}");
+    }
+
+    let entries =
+        audit_entry::Entity::find().order_by_asc(audit_entry::Column::Id).all(&db).await.expect("log");
+    assert_eq!(entries.len(), 3 * slugs.len(), "one entry per tenant and run");
+    let mut prev_hash = audit_chain::GENESIS.to_owned();
+    for (n, entry) in entries.iter().enumerate() {
+        assert_eq!(entry.id, i64::try_from(n).expect("small") + 1);
+        assert_eq!(entry.prev_hash, prev_hash, "entry {} links to the one before", entry.id);
+        assert_eq!(audit_chain::hash(entry), entry.hash, "entry {}", entry.id);
+        prev_hash = entry.hash.clone();
+    }
+    let downs = entries.iter().filter(|e| e.change.contains("\"direction\":\"down\"")).count();
+    assert_eq!(downs, slugs.len(), "{entries:?}");
+}
+
 pub mod command_line {
     use std::collections::HashMap;
 
