@@ -33,10 +33,10 @@
 //! tenants in opposite orders. A run that fails or is cancelled outside a savepoint's reach
 //! closes its connection rather than hand it back inside a transaction ([`Tx`]).
 
-use sea_orm_migration::MigratorTraitSelf;
 use sea_orm_migration::sea_orm::sqlx::{self, Executor as _, Row as _};
 use sea_orm_migration::sea_orm::{DatabaseConnection, DbErr, FromQueryResult, QueryResult, QueryTrait};
 use sea_orm_migration::sea_query::PostgresQueryBuilder;
+use sea_orm_migration::{MigrationTrait, MigratorTraitSelf};
 use tenantry_entity::audit_chain::{self, NewEntry};
 use tenantry_entity::audit_entry;
 use tenantry_pg::{SchemaName, bound, exec_err, query_err};
@@ -69,7 +69,8 @@ pub(crate) async fn migrate_registered(
     direction: Direction,
     actor: &str,
 ) -> Result<Option<TenantOutcome>, DbErr> {
-    match migrate_batch(db, std::slice::from_ref(schema), direction, actor, false).await.pop() {
+    let tenant = Planned { schema: schema.clone(), recorded: None };
+    match migrate_batch(db, std::slice::from_ref(&tenant), direction, actor, false).await.pop() {
         Some(Ran::Done(outcome)) => Ok(Some(outcome)),
         Some(Ran::NotRegistered) => Ok(None),
         Some(Ran::Failed(e)) => Err(e),
@@ -77,20 +78,31 @@ pub(crate) async fn migrate_registered(
     }
 }
 
-/// Migrates the registered tenants whose schemas are `schemas` in one transaction, each in a
-/// savepoint of its own (see the module's documentation): one [`Ran`] per schema, in the
-/// order given. With `stop_after_failure`, the tenants after one that failed are not run.
+/// A registered tenant to migrate.
+#[derive(Clone, Debug)]
+pub(crate) struct Planned {
+    /// Its schema.
+    pub(crate) schema: SchemaName,
+    /// The version the registry recorded for it when the caller read the registry, if known:
+    /// its migrations are then planned from it and sent with the pin in one message, behind a
+    /// check that the ledger says the same (if not, the ledger is read first after all).
+    pub(crate) recorded: Option<Option<String>>,
+}
+
+/// Migrates the registered tenants `tenants` in one transaction, each in a savepoint of its
+/// own (see the module's documentation): one [`Ran`] per tenant, in the order given. With
+/// `stop_after_failure`, the tenants after one that failed are not run.
 pub(crate) async fn migrate_batch(
     db: &DatabaseConnection,
-    schemas: &[SchemaName],
+    tenants: &[Planned],
     direction: Direction,
     actor: &str,
     stop_after_failure: bool,
 ) -> Vec<Ran> {
-    let mut order: Vec<usize> = (0..schemas.len()).collect();
-    order.sort_by(|a, b| schemas[*a].as_str().cmp(schemas[*b].as_str()));
-    let mut ran: Vec<Ran> = schemas.iter().map(|_| Ran::NotRun).collect();
-    if let Err(e) = run_batch(db, schemas, &order, direction, actor, stop_after_failure, &mut ran).await {
+    let mut order: Vec<usize> = (0..tenants.len()).collect();
+    order.sort_by(|a, b| tenants[*a].schema.as_str().cmp(tenants[*b].schema.as_str()));
+    let mut ran: Vec<Ran> = tenants.iter().map(|_| Ran::NotRun).collect();
+    if let Err(e) = run_batch(db, tenants, &order, direction, actor, stop_after_failure, &mut ran).await {
         // Nothing of the batch committed: every tenant that seemed done failed with it.
         let said = e.to_string();
         let mut first = Some(e);
@@ -103,7 +115,7 @@ pub(crate) async fn migrate_batch(
 
 async fn run_batch(
     db: &DatabaseConnection,
-    schemas: &[SchemaName],
+    tenants: &[Planned],
     order: &[usize],
     direction: Direction,
     actor: &str,
@@ -119,7 +131,7 @@ async fn run_batch(
     let mut audited = Vec::new();
     for (n, &i) in order.iter().enumerate() {
         let savepoint = format!("tenant_{n}");
-        let step = tenant_step(&mut tx, opening.take(), &savepoint, &schemas[i], direction).await;
+        let step = tenant_step(&mut tx, opening.take(), &savepoint, &tenants[i], direction).await;
         let undo = format!("ROLLBACK TO SAVEPOINT {savepoint}; RELEASE SAVEPOINT {savepoint}");
         ran[i] = match step {
             Ok(Some((tenant, outcome))) => {
@@ -176,30 +188,102 @@ async fn run_batch(
     tx.commit().await
 }
 
-/// One tenant's steps 1 and 2 inside its savepoint `savepoint`, `opening` sent first: the registry's
-/// record of it and what changed, or `None` when it is not registered (the caller rolls the
-/// savepoint back either then or on an error).
+/// One tenant's steps 1 and 2 inside its savepoint `savepoint`, `opening` sent first: the
+/// registry's record of it and what changed, or `None` when it is not registered (the caller
+/// rolls the savepoint back either then or on an error). When the registry's version of it is
+/// known, both steps go in one message ([`planned_step`]).
 async fn tenant_step(
     tx: &mut Tx,
-    opening: Option<String>,
+    mut opening: Option<String>,
     savepoint: &str,
-    schema: &SchemaName,
+    tenant: &Planned,
     direction: Direction,
 ) -> Result<Option<(RecordedOn, TenantOutcome)>, DbErr> {
-    let migrator = TenantMigrator::new(schema.clone());
+    let migrator = TenantMigrator::new(tenant.schema.clone());
     let migrations = migrator.migrations();
+    if let Some(expected) = tenant.recorded.as_ref().and_then(|v| ledger_at(&migrations, v.as_deref())) {
+        match planned_step(tx, opening.take(), savepoint, tenant, &migrations, expected, direction).await {
+            Err(e) if tenantry_pg::sql_state(&e).as_deref() == Some(LEDGER_MOVED) => {
+                // The ledger is not what the registry recorded: undo the message, read it.
+                tx.fetch(&format!("ROLLBACK TO SAVEPOINT {savepoint}; RELEASE SAVEPOINT {savepoint}"))
+                    .await?;
+            }
+            done => return done,
+        }
+    }
     let sql = format!(
         "{}SAVEPOINT {savepoint}; {}; {}",
         opening.map(|o| o + "; ").unwrap_or_default(),
-        runner::pin_tenant_sql(schema),
+        runner::pin_tenant_sql(&tenant.schema),
         ledger_read_sql()
     );
     let mut rows = tx.fetch(&sql).await?;
-    let (mut applied, registry) = ledger_from_rows(&migrations, with_column(&mut rows, "registry"))?;
+    let (applied, registry) = ledger_from_rows(&migrations, with_column(&mut rows, "registry"))?;
     if !registry {
         return Ok(None);
     }
+    let (statements, outcome) = steps(&migrator, &migrations, applied, direction, &tenant.schema)?;
+    let mut rows = tx.fetch(&statements.join("; ")).await?;
+    recorded_on(&mut rows, outcome)
+}
 
+/// The SQLSTATE of [`planned_step`]'s check when the ledger is not what the registry recorded.
+const LEDGER_MOVED: &str = "TL001";
+
+/// Steps 1 and 2 in one message, planned from `expected` (the ledger the registry's version
+/// implies), the DDL behind a check, run after the pin, that the ledger is exactly that.
+async fn planned_step(
+    tx: &mut Tx,
+    opening: Option<String>,
+    savepoint: &str,
+    tenant: &Planned,
+    migrations: &[Box<dyn MigrationTrait>],
+    expected: Vec<bool>,
+    direction: Direction,
+) -> Result<Option<(RecordedOn, TenantOutcome)>, DbErr> {
+    let names: Vec<String> = migrations
+        .iter()
+        .zip(&expected)
+        .filter(|(_, applied)| **applied)
+        .map(|(m, _)| m.name().to_owned())
+        .collect();
+    // Migration names are ours and checked against [a-z0-9_] (`Literals`): safe as literals.
+    let lit = Literals::new(&names, None)?;
+    let check = format!(
+        "DO $$ BEGIN IF ARRAY(SELECT version::text FROM seaql_migrations ORDER BY version)          IS DISTINCT FROM ARRAY(SELECT value FROM json_array_elements_text({}::json) ORDER BY value)          THEN RAISE EXCEPTION 'the ledger is not as the registry records it' USING ERRCODE = '{LEDGER_MOVED}';          END IF; END $$",
+        lit.changed
+    );
+    let migrator = TenantMigrator::new(tenant.schema.clone());
+    let (statements, outcome) = steps(&migrator, migrations, expected, direction, &tenant.schema)?;
+    let sql = format!(
+        "{}SAVEPOINT {savepoint}; {}; {check}; {}",
+        opening.map(|o| o + "; ").unwrap_or_default(),
+        runner::pin_tenant_sql(&tenant.schema),
+        statements.join("; ")
+    );
+    let mut rows = tx.fetch(&sql).await?;
+    recorded_on(&mut rows, outcome)
+}
+
+/// Whether each of `migrations` is applied when the newest applied is `version` (`None`:
+/// none); `None` for a version this build does not know (the ledger is read, and refused
+/// there with its reason).
+fn ledger_at(migrations: &[Box<dyn MigrationTrait>], version: Option<&str>) -> Option<Vec<bool>> {
+    let upto = match version {
+        Some(v) => Some(migrations.iter().position(|m| m.name() == v)?),
+        None => None,
+    };
+    Some((0..migrations.len()).map(|i| upto.is_some_and(|u| i <= u)).collect())
+}
+
+/// The DDL for `direction` from `applied`, and the bookkeeping after it.
+fn steps(
+    migrator: &TenantMigrator,
+    migrations: &[Box<dyn MigrationTrait>],
+    mut applied: Vec<bool>,
+    direction: Direction,
+    schema: &SchemaName,
+) -> Result<(Vec<String>, TenantOutcome), DbErr> {
     let up = matches!(direction, Direction::Up(_));
     let mut statements = Vec::new();
     let mut changed = Vec::new();
@@ -209,12 +293,20 @@ async fn tenant_step(
         applied[i] = up;
         changed.push(name.to_owned());
     }
-    let version = newest(&migrations, &applied);
+    let version = newest(migrations, &applied);
     let lit = Literals::new(&changed, version.as_deref())?;
     statements.push(record_sql(direction, &lit.changed, &schema_literal(schema), &lit.version, &lit.time));
-    let mut rows = tx.fetch(&statements.join("; ")).await?;
-    let Some(tenant) = with_column(&mut rows, "registry_id").pop() else { return Ok(None) };
-    Ok(Some((RecordedOn::from_row(&tenant)?, TenantOutcome { changed, version })))
+    Ok((statements, TenantOutcome { changed, version }))
+}
+
+/// The registry's answer to the bookkeeping among `rows`: `None` if the tenant is no longer
+/// registered.
+fn recorded_on(
+    rows: &mut Vec<sqlx::postgres::PgRow>,
+    outcome: TenantOutcome,
+) -> Result<Option<(RecordedOn, TenantOutcome)>, DbErr> {
+    let Some(tenant) = with_column(rows, "registry_id").pop() else { return Ok(None) };
+    Ok(Some((RecordedOn::from_row(&tenant)?, outcome)))
 }
 
 /// The `change` of a `tenant.migrate` audit entry.

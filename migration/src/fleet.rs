@@ -21,7 +21,7 @@ use sea_orm_migration::sea_orm::{
 };
 use tenantry_entity::tenant as registry;
 
-use crate::batched::{self, Ran};
+use crate::batched::{self, Planned, Ran};
 use crate::runner::{Direction, TenantOutcome};
 use crate::tenant::TenantMigrator;
 use tenantry_pg::{CONTROL_SCHEMA, SchemaName};
@@ -290,8 +290,14 @@ async fn migrate_some(
             SchemaName::parse(&t.schema).map_err(|e| format!("invalid schema name in the registry: {e}"))
         })
         .collect();
-    let schemas: Vec<SchemaName> = parsed.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
-    let mut ran = batched::migrate_batch(db, &schemas, direction, options.actor, !options.continue_on_error)
+    let planned: Vec<Planned> = batch
+        .iter()
+        .zip(&parsed)
+        .filter_map(|(t, p)| {
+            Some(Planned { schema: p.as_ref().ok()?.clone(), recorded: Some(t.version.clone()) })
+        })
+        .collect();
+    let mut ran = batched::migrate_batch(db, &planned, direction, options.actor, !options.continue_on_error)
         .await
         .into_iter();
     parsed

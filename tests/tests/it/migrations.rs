@@ -353,6 +353,47 @@ async fn the_fleet_rolls_back_and_forward_in_batches_with_one_chained_entry_per_
     assert_eq!(downs, slugs.len(), "{entries:?}");
 }
 
+/// A fleet run plans each tenant from the version the registry records; where the tenant's
+/// ledger says otherwise (migrated behind the registry's back, or its ledger emptied), the
+/// ledger is read and the plan made from it, so nothing is applied twice or skipped.
+#[tokio::test]
+async fn a_ledger_that_is_not_as_the_registry_records_it_is_what_the_fleet_plans_from() {
+    let test_db = TestDb::new().await;
+    let db = test_db.connect(2).await;
+    migrate_control(&db).await.expect("control");
+    for slug in ["ahead", "behind"] {
+        register(&db, slug).await;
+    }
+    // `ahead`: every migration applied, none recorded in the registry.
+    migrate_tenant(&db, &schema("tenant_ahead"), Direction::Up(None)).await.expect("ahead");
+    // `behind`: the registry says its first migration is applied; its schema has nothing.
+    db.execute_unprepared(&format!(
+        "UPDATE tenantry.tenants SET version = NULL WHERE slug = 'ahead'; \
+         UPDATE tenantry.tenants SET version = '{}' WHERE slug = 'behind'",
+        VERSIONS[0]
+    ))
+    .await
+    .expect("record other versions");
+
+    let options = FleetOptions { jobs: 1, batch: DEFAULT_BATCH, continue_on_error: false, actor: "test" };
+    let report = migrate_fleet(&db, options, &|_| {}).await.expect("fleet run");
+
+    let results: Vec<(&str, &TenantResult)> =
+        report.entries.iter().map(|e| (e.slug.as_str(), &e.result)).collect();
+    assert!(
+        matches!(results[0], ("ahead", TenantResult::Migrated { applied, .. }) if applied.is_empty()),
+        "{results:?}"
+    );
+    assert!(
+        matches!(results[1], ("behind", TenantResult::Migrated { applied, .. }) if applied.len() == VERSIONS.len()),
+        "{results:?}"
+    );
+    for slug in ["ahead", "behind"] {
+        assert_eq!(recorded_version(&db, slug).await, latest(), "{slug}");
+        assert_eq!(ledger_of(&db, &schema(&format!("tenant_{slug}"))).await, VERSIONS, "{slug}");
+    }
+}
+
 pub mod command_line {
     use std::collections::HashMap;
 
