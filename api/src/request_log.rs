@@ -10,6 +10,7 @@
 //! bytes (`-` when streamed). With `json`, the same fields as one JSON object per line (target
 //! `tenantry::request::json`); with `off`, no line.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -19,9 +20,13 @@ use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{ResponseError, web};
+use futures::FutureExt;
 use tenantry_config::{RequestLog, logging};
+use tenantry_service::ServiceError;
 use tenantry_service::tenants::Slug;
+
+use crate::error::ApiError;
 
 use crate::startup::AppState;
 use crate::telemetry::Tenant;
@@ -50,7 +55,11 @@ pub async fn observe(
     // so they are logged inside this scope; an error that still escaped would be answered by
     // actix outside it, without the id. (The request cannot be kept aside to answer it here:
     // a clone taken before routing makes actix's router panic.)
-    let mut response = logging::in_request(Arc::clone(&id), next.call(req)).await?;
+    let served = AssertUnwindSafe(logging::in_request(Arc::clone(&id), next.call(req))).catch_unwind().await;
+    let mut response = match served {
+        Ok(response) => response?,
+        Err(panic) => return Err(panicked(&id, panic.as_ref())),
+    };
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID, value);
     }
@@ -90,6 +99,26 @@ pub async fn observe(
     line.log(state.telemetry.request_log);
     drop(extensions);
     Ok(response)
+}
+
+/// A request whose serving panicked (a bug, or a value the database holds that no Rust type
+/// can take, such as a timestamp of `infinity` put there behind the service's back): logged
+/// once with the request's id and what the panic said, and answered as every internal error
+/// is (500, problem+json, the id in `X-Request-Id` and the body), not with a dropped
+/// connection. The request line and the metrics are left out: the request is gone with the
+/// panic.
+fn panicked(id: &Arc<str>, panic: &(dyn std::any::Any + Send)) -> actix_web::Error {
+    let said = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned());
+    let error = ApiError::Service(ServiceError::Unexpected(format!("serving the request panicked: {said}")));
+    let mut response = logging::with_request_id(Arc::clone(id), || error.error_response());
+    if let Ok(value) = HeaderValue::from_str(id) {
+        response.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    actix_web::error::InternalError::from_response("serving the request panicked", response).into()
 }
 
 /// One request's line.

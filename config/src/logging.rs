@@ -69,6 +69,14 @@ pub fn in_request<F: Future>(id: Arc<str>, future: F) -> InRequest<F> {
     InRequest { id, future: Box::pin(future) }
 }
 
+/// Runs `f` as part of serving request `id` (as [`in_request`] does for a future): what it
+/// logs ends with `request_id=<id>`.
+pub fn with_request_id<T>(id: Arc<str>, f: impl FnOnce() -> T) -> T {
+    let previous = REQUEST_ID.with(|current| current.replace(Some(id)));
+    let _restore = Restore(previous);
+    f()
+}
+
 /// The id of the request being served on this thread, if any (see [`in_request`]).
 pub fn current_request_id() -> Option<Arc<str>> {
     REQUEST_ID.with(|current| current.borrow().clone())
@@ -85,9 +93,20 @@ impl<F: Future> Future for InRequest<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let previous = REQUEST_ID.with(|current| current.replace(Some(Arc::clone(&self.id))));
-        let poll = self.future.as_mut().poll(cx);
+        // Restored on the way out even if the poll panics: otherwise the thread would go on
+        // tagging every later line with this request's id.
+        let _restore = Restore(previous);
+        self.future.as_mut().poll(cx)
+    }
+}
+
+/// Puts the request id that was current back when dropped (see [`InRequest::poll`]).
+struct Restore(Option<Arc<str>>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let previous = self.0.take();
         REQUEST_ID.with(|current| current.replace(previous));
-        poll
     }
 }
 
@@ -220,5 +239,17 @@ mod tests {
         let at_debug = log_with("info,sqlx::postgres::notice=debug");
         let notice = at_debug.lines().find(|l| l.contains("already exists")).expect("shown at debug");
         assert!(notice.contains("DEBUG"), "{notice}");
+    }
+
+    #[test]
+    fn a_request_whose_poll_panics_leaves_no_id_behind_on_its_thread() {
+        let mut serving = in_request(Arc::from("r-1"), async { panic!("a bug") });
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Pin::new(&mut serving).poll(&mut cx)));
+        assert!(polled.is_err(), "the poll panicked");
+        assert_eq!(current_request_id(), None, "a later line on this thread would carry r-1");
+        assert_eq!(with_request_id(Arc::from("r-2"), current_request_id).as_deref(), Some("r-2"));
+        assert_eq!(current_request_id(), None);
     }
 }

@@ -262,7 +262,8 @@ async fn load_table(
 
 /// Holds an archived row to the rules the API holds a created row to, where the database alone
 /// would not (it keeps a 300-character name, and rounds a third decimal away): a name as
-/// `Name`, a description as `Description`, a price as `Money`, a quantity as `Quantity`.
+/// `Name`, a description as `Description`, a price as `Money`, a quantity as `Quantity`, a
+/// time as a real moment written as COPY writes one (no `infinity`, `now` or `epoch`).
 /// An order's total is not checked against its product's price: prices change after orders.
 fn check_row(table: &str, columns: &[String], values: &[Option<String>]) -> Result<(), String> {
     let value = |name: &str| columns.iter().position(|c| c == name).and_then(|i| values[i].clone());
@@ -280,8 +281,14 @@ fn check_row(table: &str, columns: &[String], values: &[Option<String>]) -> Resu
             if let Some(price) = value("price") {
                 Money::price(decimal("price", price)?).map_err(|e| e.to_string())?;
             }
+            if let Some(at) = value("created_at") {
+                timestamp("created_at", &at)?;
+            }
         }
         "orders" => {
+            if let Some(at) = value("order_date") {
+                timestamp("order_date", &at)?;
+            }
             if let Some(quantity) = value("quantity") {
                 let n = quantity.parse::<i64>().map_err(|e| format!("quantity {quantity:?}: {e}"))?;
                 Quantity::parse(n).map_err(|e| e.to_string())?;
@@ -299,6 +306,15 @@ fn check_row(table: &str, columns: &[String], values: &[Option<String>]) -> Resu
         _ => {}
     }
     Ok(())
+}
+
+/// A time as COPY writes a `timestamptz` (`2026-12-03 09:03:22.605603+00`): a real moment.
+/// Postgres would also take `infinity`, `now`, `yesterday` or `epoch`, which no created row
+/// holds, and `infinity` is a value the service cannot read back (its reads would fail).
+fn timestamp(name: &str, text: &str) -> Result<(), String> {
+    chrono::DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z").map(drop).map_err(|_| {
+        format!("{name} {text:?} is not a time as an export writes it (e.g. 2026-12-03 09:03:22.605603+00)")
+    })
 }
 
 fn bad_row(table: &str, row: u64, why: &str) -> ServiceError {

@@ -277,6 +277,31 @@ async fn a_database_failure_is_a_generic_500_that_leaks_no_sql() {
     }
 }
 
+/// A value Postgres holds but no Rust type takes (a timestamp of `infinity`, put there behind
+/// the service's back) makes reading the row panic inside the driver: the request is answered
+/// as an internal error (500 problem+json carrying its request id), not with a dropped
+/// connection, and the server goes on serving.
+#[tokio::test]
+async fn a_read_that_panics_is_a_generic_500_and_the_server_serves_on() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let schema = app.schema_of("acme");
+    let created = app.post("/products", Some("acme"), &json!({"name": "Widget", "price": "1.00"})).await;
+    assert_eq!(created.status, 201, "{created:?}");
+    app.db.execute(&format!("UPDATE {schema}.products SET created_at = 'infinity'")).await;
+
+    // More requests than the server has workers: none is left unable to answer.
+    for _ in 0..4 {
+        let reply = app.get("/products", Some("acme")).await;
+        reply.assert_problem(500, "an internal error occurred");
+        assert!(reply.body["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{reply:?}");
+    }
+
+    app.db.execute(&format!("UPDATE {schema}.products SET created_at = now()")).await;
+    let reply = app.get("/products", Some("acme")).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+}
+
 #[tokio::test]
 async fn unknown_routes_answer_a_json_404() {
     let app = TestApp::spawn().await;
