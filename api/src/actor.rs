@@ -9,12 +9,6 @@ use tenantry_service::audit::Actor;
 use crate::ApiError;
 use crate::startup::AppState;
 
-/// The header a request id is read from (when the server has not set one on the request).
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-/// Longest request id recorded; a longer one (or one with other than visible ASCII) is not
-/// recorded rather than refused: a client's tracing header must not break its request.
-const MAX_REQUEST_ID: usize = 200;
-
 /// The control plane's caller. Every control-plane route is behind the admin token, so the
 /// credential is that token, named by the first 8 hex digits of its SHA-256 (never the token):
 /// enough to tell a rotated token from the one before it.
@@ -27,15 +21,14 @@ impl FromRequest for RequestActor {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(AppState::of(req).map(|state| {
             let digest: String = state.admin_token_digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-            Self(Actor { credential: format!("admin:{digest}"), request_id: request_id(req) })
+            Self(Actor { credential: format!("admin:{digest}"), request_id: request_id() })
         }))
     }
 }
 
-/// The request's `X-Request-Id`, if it is one value of 1 to 200 visible ASCII characters.
-fn request_id(req: &HttpRequest) -> Option<String> {
-    let mut values = req.headers().get_all(REQUEST_ID_HEADER);
-    let value = values.next()?.to_str().ok()?;
-    let fits = (1..=MAX_REQUEST_ID).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
-    (fits && values.next().is_none()).then(|| value.to_owned())
+/// The id the request is served under (the caller's `X-Request-Id` where the server took it,
+/// else the one it made), as its log lines, its answer's `X-Request-Id` and its error body
+/// carry it: an audit entry is found from the log and the other way round.
+fn request_id() -> Option<String> {
+    tenantry_config::logging::current_request_id().map(|id| id.to_string())
 }

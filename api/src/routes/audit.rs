@@ -49,7 +49,8 @@ struct AuditEntryBody {
     tenant: Option<String>,
     /// Which credential: `admin:` and the first 8 hex digits of the admin token's SHA-256.
     actor: String,
-    /// The request's `X-Request-Id`, if it sent one.
+    /// The id the request was served under (its answer's `X-Request-Id`); `null` for a change the
+    /// `migration` tool made.
     request_id: Option<String>,
     /// `ok`, or `refused: ` and why (a refused change wrote nothing else).
     outcome: String,

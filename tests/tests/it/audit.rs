@@ -3,7 +3,7 @@
 //! the service's back is named by `GET /audit/verify`.
 
 use serde_json::{Value, json};
-use tenantry_tests::TestApp;
+use tenantry_tests::{ADMIN_TOKEN, TestApp};
 
 /// The audit entries `query` lists, as the admin.
 async fn entries(app: &TestApp, query: &str) -> Vec<Value> {
@@ -18,7 +18,19 @@ async fn each_control_plane_change_is_recorded_with_its_actor_and_request_id() {
     let provision = app.client.post(app.url("/tenants")).header("X-Request-Id", "req-provision-1");
     let reply = app.send(provision.json(&json!({"slug": "acme", "name": "Acme"})), None).await;
     assert_eq!(reply.status, 201);
-    let key = app.post("/tenants/acme/keys", None, &json!({})).await.body;
+    // An X-Request-Id the server does not take (characters outside A-Z a-z 0-9 . _ -) is not
+    // recorded either: the entry carries the id the server served and answered the request with.
+    let issue = app
+        .client
+        .post(app.url("/tenants/acme/keys"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("X-Request-Id", "id/with:odd@chars!")
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("issue a key");
+    let answered = issue.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let key: Value = issue.json().await.expect("a key");
     let (key_id, issued) =
         (key["id"].as_i64().expect("key id"), key["api_key"].as_str().expect("secret").to_owned());
     assert_eq!(app.delete(&format!("/tenants/acme/keys/{key_id}"), None).await.status, 204);
@@ -37,7 +49,9 @@ async fn each_control_plane_change_is_recorded_with_its_actor_and_request_id() {
             .all(|e| e["outcome"] == "ok" && e["actor"].as_str().is_some_and(|a| a.starts_with("admin:")))
     );
     assert_eq!(all[0]["request_id"], "req-provision-1");
-    assert_eq!(all[1]["request_id"], Value::Null);
+    assert_eq!(all[1]["request_id"].as_str(), answered.as_deref());
+    assert_ne!(all[1]["request_id"], "id/with:odd@chars!");
+    assert!(all[2]["request_id"].as_str().is_some_and(|id| !id.is_empty()), "every request has an id");
     assert_eq!(all[0]["change"], json!({"slug": "acme", "name": "Acme"}));
     assert_eq!(all[3]["change"], json!({"slug": "acme2", "name": null, "state": "suspended"}));
     let tenant_id = all[0]["tenant_id"].as_i64().expect("the tenant's id");
@@ -102,6 +116,29 @@ async fn an_entry_changed_behind_the_services_back_is_named_by_verify() {
     let (intact, said) = verify_with_the_tool(app.db.url()).await;
     assert!(!intact, "the tool exits 1: {said}");
     assert!(said.contains("entry 2 does not match (its content does not match its hash)"), "{said}");
+}
+
+/// A time no entry can have been written at (set with SQL) cannot even be read into an entry:
+/// verify names that entry instead of failing, over HTTP and in the tool.
+#[tokio::test]
+async fn an_entry_whose_time_is_set_to_infinity_is_named_by_verify() {
+    let app = TestApp::spawn().await;
+    for slug in ["acme", "globex", "initech"] {
+        app.create_tenant(slug).await;
+    }
+
+    app.db.execute("UPDATE tenantry.audit_log SET at = 'infinity' WHERE id = 2").await;
+
+    let verdict = app.get("/audit/verify", None).await.body;
+    assert_eq!(
+        (verdict["ok"].as_bool(), verdict["first_mismatch"].as_i64()),
+        (Some(false), Some(2)),
+        "{verdict}"
+    );
+    assert_eq!(verdict["problem"], "its time is not one an entry can have been written at");
+    let (intact, said) = verify_with_the_tool(app.db.url()).await;
+    assert!(!intact, "the tool exits 1: {said}");
+    assert!(said.contains("entry 2 does not match"), "{said}");
 }
 
 /// `migration audit verify` on the database at `url`: whether the chain is intact, and what
