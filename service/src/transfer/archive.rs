@@ -133,7 +133,10 @@ pub(super) fn unpack(archive: impl Read) -> Result<Unpacked, ServiceError> {
             "the archive is not a readable tar file (corrupt or truncated): {said}"
         ))
     };
-    let mut entries = tar.entries().map_err(corrupt)?;
+    // Raw: a GNU long-name or pax header is an entry of its own here, refused as such
+    // ([`plain`]) before its data is read, rather than read whole into memory by the tar crate
+    // (it takes any length: a 100 MiB name would be held, echoed and audited).
+    let mut entries = tar.entries().map_err(corrupt)?.raw(true);
     let first = entries.next().transpose().map_err(corrupt)?;
     let Some(mut first) = first else {
         return Err(ServiceError::Invalid("the archive is empty: it has no manifest.json".to_owned()));
@@ -172,7 +175,18 @@ pub(super) fn unpack(archive: impl Read) -> Result<Unpacked, ServiceError> {
     Ok(Unpacked { manifest, tables })
 }
 
+/// An entry's name, once it is known to be a plain file: an export holds nothing else (no
+/// directories, links, GNU long names or pax headers), and its names are short ones a tar
+/// header holds itself (at most 255 bytes).
 fn entry_path(entry: &tar::Entry<'_, impl Read>) -> Result<String, ServiceError> {
+    let kind = entry.header().entry_type();
+    if kind != tar::EntryType::Regular {
+        return Err(ServiceError::Invalid(format!(
+            "the archive holds an entry of tar type {:?} ({kind:?}); an export holds only plain files \
+             ({MANIFEST} and tables/<table>.copy)",
+            char::from(kind.as_byte())
+        )));
+    }
     let path =
         entry.path().map_err(|e| ServiceError::Invalid(format!("an archive entry has a bad name: {e}")))?;
     Ok(path.to_string_lossy().into_owned())

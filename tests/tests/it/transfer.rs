@@ -386,6 +386,39 @@ async fn head_takes_no_export_and_a_missing_schema_is_a_conflict() {
     reply.assert_problem(409, "schema");
 }
 
+/// A tar header of any length (a GNU long name, a pax record) is refused as an entry an export
+/// never holds, before its data is read: not held in memory, echoed in the answer or written to
+/// the audit log.
+#[tokio::test]
+async fn an_archive_with_a_huge_long_name_entry_is_refused_without_echoing_it() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let archive = export(&app, "acme").await;
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(0);
+    header.set_mode(0o644);
+    let long = format!("{}/manifest.json", "a".repeat(4 << 20));
+    builder.append_data(&mut header, &long, std::io::empty()).expect("a GNU long-name entry");
+    let mut hostile = builder.into_inner().expect("tar");
+    hostile.truncate(hostile.len() - 1024); // the end-of-archive blocks
+    hostile.extend_from_slice(&archive);
+    let before = fleet(&app).await;
+
+    let reply = import(&app, "slug=acme2", hostile).await;
+
+    reply.assert_problem(400, "tar type 'L'");
+    let body = reply.body.to_string();
+    assert!(body.len() < 2_000, "the answer holds {} bytes", body.len());
+    assert_eq!(fleet(&app).await, before, "no registry row, no schema");
+    let refused = app.get("/audit?action=tenant.import", None).await.body;
+    assert!(
+        refused.to_string().len() < 5_000,
+        "the audit entry holds the name: {}",
+        refused.to_string().len()
+    );
+}
+
 #[tokio::test]
 async fn import_is_not_a_tenant_slug() {
     let app = TestApp::spawn().await;
