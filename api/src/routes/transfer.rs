@@ -115,7 +115,7 @@ async fn export_tenant(
     (status = 200, body = ImportedBody, description = "Loaded into the existing empty tenant",
         headers(("Location" = String, description = "The tenant's URL"))),
     (status = 404, body = Problem, description = "`into` names no tenant"),
-    (status = 409, body = Problem, description = "`slug` is taken, or the `into` tenant is not empty"),
+    (status = 409, body = Problem, description = "`slug` is taken, the `into` tenant is not empty, or the archive holds more rows than the tenant's quota allows"),
     (status = 413, body = Problem, description = "The archive is larger than `transfer.max_archive_bytes`"),
     (status = 422, body = Problem,
         description = "The archive is of a format version, or from a migration version, this server does not know"),

@@ -55,7 +55,8 @@ pub(crate) async fn reserve<E: EntityTrait>(
     let held = held::<E>(tx, scope, quota).await?;
     if held >= quota.max {
         return Err(ServiceError::Conflict(format!(
-            "quota reached: {} is {} for this tenant and it holds {held} {}; nothing was written",
+            "quota reached: {} is {} for this tenant, which holds that many {} or more (counted up to \
+             the quota); nothing was written",
             quota.name, quota.max, quota.rows
         )));
     }

@@ -98,6 +98,12 @@ impl Registry {
         Ok(())
     }
 
+    /// The limits in force for the tenant whose registry row is `model` (its own, over the
+    /// defaults from settings).
+    pub fn limits_of(&self, model: &tenant::Model) -> Result<Limits, ServiceError> {
+        Ok(RowLimits::of(model)?.over(&self.defaults))
+    }
+
     /// Records that the tenant with registry id `id` no longer exists.
     pub async fn forget(&self, id: i64) {
         self.cache.insert(id, None).await;

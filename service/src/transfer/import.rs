@@ -20,6 +20,8 @@ use super::{TABLES, io_err, refused};
 use crate::audit::{Actor, audited};
 use crate::db::{Db, Tx};
 use crate::keys::IssuedKey;
+use crate::limits::Limits;
+use crate::limits::quota::RowQuota;
 use crate::tenants::{self, NewTenant, Registry, Slug, audit_of, audit_of_new, schema_for};
 use crate::values::{Description, Money, Name, Quantity};
 use crate::{SchemaName, ServiceError};
@@ -83,16 +85,19 @@ pub async fn import(
     let (model, key) = audited(db, actor, audit_of("tenant.import", &slug, detail), async |tx| {
         // Loading a large tenant takes what it takes: no statement timeout for this transaction.
         tx.execute_unprepared("SET LOCAL statement_timeout = 0").await?;
-        let (id, schema, key) = match &target {
+        let (tenant, schema, key) = match &target {
             ImportTarget::New(new) => {
                 let (model, key) = tenants::provision_in(tx, new, Some(steps)).await?;
-                (model.id, schema_for(model.id)?, Some(key))
+                let schema = schema_for(model.id)?;
+                (model, schema, Some(key))
             }
             ImportTarget::Into(slug) => {
-                let (id, schema) = empty_tenant_at(tx, slug, steps).await?;
-                (id, schema, None)
+                let (model, schema) = empty_tenant_at(tx, slug, steps).await?;
+                (model, schema, None)
             }
         };
+        let id = tenant.id;
+        within_quotas(&slug, registry.limits_of(&tenant)?, &unpacked.manifest)?;
         load(tx, &schema, &unpacked).await?;
         migrate_tenant_in(tx.transaction()?, &schema, Direction::Up(None)).await?;
         let model = tenant::Entity::find_by_id(id)
@@ -127,7 +132,11 @@ fn steps_to(version: &str) -> Result<u32, ServiceError> {
 
 /// Locks the existing tenant `slug`, checks that none of its tables holds a row, and brings
 /// its schema to the archive's version (down to nothing, then up `steps`: it is empty).
-async fn empty_tenant_at(tx: &Tx, slug: &Slug, steps: u32) -> Result<(i64, SchemaName), ServiceError> {
+async fn empty_tenant_at(
+    tx: &Tx,
+    slug: &Slug,
+    steps: u32,
+) -> Result<(tenant::Model, SchemaName), ServiceError> {
     let model = tenants::find_locked(tx, slug).await?;
     let schema = tenants::stored_schema(&model)?;
     for &table in TABLES {
@@ -144,7 +153,24 @@ async fn empty_tenant_at(tx: &Tx, slug: &Slug, steps: u32) -> Result<(i64, Schem
     }
     migrate_tenant_in(tx.transaction()?, &schema, Direction::Down(None)).await?;
     migrate_tenant_in(tx.transaction()?, &schema, Direction::Up(Some(steps))).await?;
-    Ok((model.id, schema))
+    Ok((model, schema))
+}
+
+/// Refuses an archive that holds more rows of a table than the tenant's quota on it allows
+/// (its own, or the default from settings): an import is held to the quotas as creates are.
+fn within_quotas(slug: &Slug, limits: Limits, manifest: &Manifest) -> Result<(), ServiceError> {
+    let quotas = [RowQuota::products(limits.max_products), RowQuota::orders(limits.max_orders)];
+    for quota in quotas.into_iter().flatten() {
+        let Some(table) = manifest.tables.iter().find(|t| t.name == quota.rows) else { continue };
+        if table.rows > quota.max {
+            return Err(ServiceError::Conflict(format!(
+                "the archive holds {} {}, more than tenant '{slug}' may hold ({} is {}): raise its quota \
+                 or import into a tenant with room; nothing was written",
+                table.rows, quota.rows, quota.name, quota.max
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `table`'s columns in `schema`, in order; empty if there is no such table.

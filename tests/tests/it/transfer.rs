@@ -419,6 +419,30 @@ async fn an_archive_with_a_huge_long_name_entry_is_refused_without_echoing_it() 
     );
 }
 
+/// An import is held to the target tenant's row quotas as its creates are: an archive with more
+/// products than the tenant may hold is a 409 naming the quota, and nothing is loaded.
+#[tokio::test]
+async fn an_archive_over_the_tenants_quota_is_refused() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    for name in ["Widget", "Gadget"] {
+        let created = app.post("/products", Some("acme"), &json!({"name": name, "price": "1.00"})).await;
+        assert_eq!(created.status, 201, "{created:?}");
+    }
+    let archive = export(&app, "acme").await;
+    app.create_tenant("spare").await;
+    let limited = app.patch("/tenants/spare", None, &json!({"limits": {"max_products": 1}})).await;
+    assert_eq!(limited.status, 200, "{limited:?}");
+
+    let reply = import(&app, "into=spare", archive.clone()).await;
+
+    reply.assert_problem(409, "max_products is 1");
+    assert_eq!(app.get("/products", Some("spare")).await.body["total"], 0, "nothing was loaded");
+    let roomy = app.patch("/tenants/spare", None, &json!({"limits": {"max_products": 2}})).await;
+    assert_eq!(roomy.status, 200, "{roomy:?}");
+    assert_eq!(import(&app, "into=spare", archive).await.status, 200, "exactly at the quota is within it");
+}
+
 #[tokio::test]
 async fn import_is_not_a_tenant_slug() {
     let app = TestApp::spawn().await;
