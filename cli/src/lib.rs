@@ -76,8 +76,13 @@ pub async fn run(
 }
 
 /// A small pool on the database the settings name, for the commands that run service code.
+/// One connection is tried first, as the migration commands do, so an unreachable database is
+/// reported at once with where and why, not after the pool's acquire timeout.
 async fn service_db(cli: &Cli, vars: HashMap<String, String>) -> Result<Db, Failure> {
     let settings = migration::settings(cli, vars).map_err(Failure::Migration)?;
+    tenantry_pg::database::check_reachable(settings.database.url.expose(), settings.database.acquire_timeout)
+        .await
+        .map_err(|e| Failure::Migration(e.into()))?;
     let options = PoolOptions {
         max_connections: 2,
         tenant_shards: 0,

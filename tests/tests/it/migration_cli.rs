@@ -178,6 +178,33 @@ async fn a_refused_connection_is_reported_at_once_with_host_port_database_and_ca
     }
 }
 
+/// The commands that run the service's code (`tenant export`, `tenant import`, `audit verify`)
+/// say at once why they cannot connect, as the migration commands do.
+#[tokio::test]
+async fn the_lifecycle_commands_report_a_refused_connection_at_once() {
+    use clap::Parser;
+    let port = closed_port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/tenantry_nowhere");
+    let commands: [&[&str]; 3] = [
+        &["audit", "verify"],
+        &["tenant", "--tenant", "acme", "export"],
+        &["tenant", "import", "--slug", "acme2"],
+    ];
+    for args in commands {
+        let argv = ["migration", "--database-url", url.as_str()].into_iter().chain(args.iter().copied());
+        let cli = tenantry_migration::cli::Cli::try_parse_from(argv).expect("valid arguments");
+        let started = Instant::now();
+        let (mut input, mut output) = (std::io::empty(), Vec::new());
+        let result = tenantry_cli::run(&cli, Default::default(), &mut input, &mut output).await;
+
+        let elapsed = started.elapsed();
+        let message = result.expect_err("unreachable").to_string();
+        assert!(elapsed < Duration::from_secs(2), "{args:?} took {elapsed:?} (the acquire timeout is 5 s)");
+        assert!(message.contains(&format!("127.0.0.1:{port}")), "{args:?}: {message}");
+        assert!(message.to_lowercase().contains("connection refused"), "{args:?}: {message}");
+    }
+}
+
 #[tokio::test]
 async fn a_server_that_never_answers_is_reported_within_the_acquire_timeout() {
     // Accepts connections and never says a word, like a host that swallows packets.
