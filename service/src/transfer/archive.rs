@@ -239,7 +239,7 @@ fn verify(mut entry: tar::Entry<'_, impl Read>, expected: &TableEntry) -> Result
         )));
     }
     let mut file = tempfile::tempfile().map_err(io_err("creating a table file"))?;
-    let (mut hasher, mut rows, mut bytes) = (Sha256::new(), 0u64, 0u64);
+    let (mut hasher, mut rows, mut bytes, mut last) = (Sha256::new(), 0u64, 0u64, b'\n');
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = entry.read(&mut buf).map_err(|e| {
@@ -252,12 +252,15 @@ fn verify(mut entry: tar::Entry<'_, impl Read>, expected: &TableEntry) -> Result
         hasher.update(chunk);
         rows += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
         bytes += n as u64;
+        last = chunk[n - 1];
         file.write_all(chunk).map_err(io_err("writing a table file"))?;
     }
     let problem = if bytes < expected.bytes {
         Some(format!("is truncated: {bytes} of the {} bytes its manifest says", expected.bytes))
     } else if bytes != expected.bytes {
         Some(format!("holds {bytes} bytes, its manifest says {}", expected.bytes))
+    } else if last != b'\n' {
+        Some("ends inside a row (its last line has no newline)".to_owned())
     } else if rows != expected.rows {
         Some(format!("holds {rows} rows, its manifest says {}", expected.rows))
     } else if hex(&hasher.finalize()) != expected.sha256 {

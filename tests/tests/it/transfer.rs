@@ -477,6 +477,11 @@ async fn an_archive_breaking_the_apis_rules_or_missing_a_table_is_refused() {
         );
     }
 
+    // A last row without its newline is not a row an export writes: refused, not dropped.
+    let fragment = b"1\tWidget\t\\N\t1.00\t2026-12-02 02:10:47+00";
+    let reply = import(&app, "slug=acme2", with_table(&archive, "products", fragment)).await;
+    reply.assert_problem(400, "ends inside a row");
+
     let without_orders = with_manifest(&archive, |manifest| {
         manifest["tables"].as_array_mut().expect("tables").retain(|t| t["name"] != "orders");
     });
