@@ -68,7 +68,7 @@ struct ImportedBody {
         description = "The archive (docs/EXPORT-FORMAT.md)",
         headers(("Content-Disposition" = String, description = "`attachment; filename=\"<slug>.tar\"`"))),
     (status = 404, body = Problem, description = "No such tenant"),
-    (status = 409, body = Problem, description = "The tenant is registered but its schema is missing"),
+    (status = 409, body = Problem, description = "The tenant's schema is missing, or its tables are not those its migration version creates (an archive of them would not restore)"),
 ))]
 #[get("/{slug}/export")]
 async fn export_tenant(

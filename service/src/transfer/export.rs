@@ -10,15 +10,18 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::archive::{self, Archive, FORMAT, FORMAT_VERSION, Manifest, Spooled, TableEntry, hex};
-use super::{TABLES, io_err, sqlx_err};
+use tenantry_migration::tenant::VERSIONS;
+
+use super::{io_err, layout, sqlx_err};
 use crate::audit::{Actor, audited};
 use crate::db::Db;
 use crate::tenants::{self, Slug, audit_of};
 use crate::{SchemaName, ServiceError, TenantScope};
 
 /// Exports the tenant `slug`: every table's rows, as one snapshot, in an [`Archive`]. Recorded
-/// in the audit log (with the row counts) once the archive is complete; an unknown tenant is
-/// recorded as refused.
+/// in the audit log (with the row counts) once the archive is complete; an unknown tenant, or
+/// one whose schema is missing or holds other tables than its version creates (see
+/// [`layout`]), is recorded as refused.
 pub async fn export(db: &Db, actor: &Actor, slug: &Slug) -> Result<Archive, ServiceError> {
     let model = match tenants::get(db, slug).await {
         Err(e @ ServiceError::NotFound(_)) => {
@@ -34,12 +37,23 @@ pub async fn export(db: &Db, actor: &Actor, slug: &Slug) -> Result<Archive, Serv
         .execute(&mut *conn)
         .await
         .map_err(sqlx_err)?;
-    let taken = snapshot(&mut conn, &schema).await;
+    let taken = snapshot(db, &mut conn, &schema).await;
     // Read-only: ending it either way is the same; a failed one must not stay open.
     let end = sqlx::raw_sql(if taken.is_ok() { "COMMIT" } else { "ROLLBACK" }).execute(&mut *conn).await;
-    let (version, spooled) = taken?;
-    end.map_err(sqlx_err)?;
-    conn.release();
+    let (version, spooled) = match taken {
+        // A tenant that cannot be exported as it is (its schema gone or drifted) is a refusal,
+        // recorded as one; the snapshot ended cleanly, so its connection serves on.
+        Err(e @ ServiceError::Conflict(_)) if end.is_ok() => {
+            conn.release();
+            return Err(super::refused(db, actor, audit_of("tenant.export", slug, json!({})), e).await);
+        }
+        taken => {
+            let taken = taken?;
+            end.map_err(sqlx_err)?;
+            conn.release();
+            taken
+        }
+    };
     let manifest = Manifest {
         format: FORMAT.to_owned(),
         format_version: FORMAT_VERSION,
@@ -59,8 +73,10 @@ pub async fn export(db: &Db, actor: &Actor, slug: &Slug) -> Result<Archive, Serv
     Ok(archive)
 }
 
-/// Inside the snapshot: the tenant's migration version and each table spooled.
+/// Inside the snapshot: the tenant's migration version and each table spooled, once its tables
+/// are found to be those its version creates.
 async fn snapshot(
+    db: &Db,
     conn: &mut PgConnection,
     schema: &SchemaName,
 ) -> Result<(String, Vec<Spooled>), ServiceError> {
@@ -83,33 +99,24 @@ async fn snapshot(
     let version = version.ok_or_else(|| {
         ServiceError::Unprocessable(format!("tenant schema {schema} has no migrations applied"))
     })?;
+    if !VERSIONS.contains(&version.as_str()) {
+        return Err(ServiceError::Conflict(format!(
+            "the tenant is at migration version {version}, which this server does not know (it is \
+             older than the server that migrated it): export it from an up-to-date server"
+        )));
+    }
+    let held = layout::held(conn, schema).await?;
+    if let Some(drift) = held.drift_from(&*layout::created_at(db, &version).await?) {
+        return Err(ServiceError::Conflict(format!(
+            "the tenant's tables are not those its migration version {version} creates ({drift}): \
+             an archive of them would not restore, so nothing was exported; repair the schema first"
+        )));
+    }
     let mut spooled = Vec::new();
-    for &table in TABLES {
-        let columns = columns_of(conn, schema, table).await?;
-        if columns.is_empty() {
-            // Not created at this tenant's version.
-            continue;
-        }
-        spooled.push(spool(conn, schema, table, columns).await?);
+    for table in held.0 {
+        spooled.push(spool(conn, schema, table.name, table.names()).await?);
     }
     Ok((version, spooled))
-}
-
-/// `table`'s columns in the tenant schema, in order; empty if it has no such table.
-pub(super) async fn columns_of(
-    conn: &mut PgConnection,
-    schema: &SchemaName,
-    table: &str,
-) -> Result<Vec<String>, ServiceError> {
-    sqlx::query_scalar(
-        "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 \
-         AND NOT attisdropped ORDER BY attnum",
-    )
-    .bind(qualified(schema, table))
-    .persistent(false)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(sqlx_err)
 }
 
 /// `"<schema>"."<table>"`: `table` is one of [`TABLES`], the schema a [`SchemaName`].

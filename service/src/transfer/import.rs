@@ -10,13 +10,12 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, Statement};
 use serde_json::{Map, Value, json};
 use tenantry_entity::tenant;
 use tenantry_migration::runner::{Direction, migrate_tenant_in};
-use tenantry_migration::tenant::{TenantMigrator, VERSIONS};
 use tokio::io::AsyncBufReadExt;
 
 use super::archive::{self, Manifest, Spooled, Unpacked};
 use super::copy_text::parse_row;
 use super::export::qualified;
-use super::{TABLES, io_err, refused};
+use super::{TABLES, io_err, refused, steps_to};
 use crate::audit::{Actor, audited};
 use crate::db::{Db, Tx};
 use crate::keys::IssuedKey;
@@ -109,25 +108,6 @@ pub async fn import(
     .await?;
     registry.remember(&model).await?;
     Ok(Imported { tenant: model, key, manifest: unpacked.manifest })
-}
-
-/// How many tenant migrations make the archive's version; a version this build does not
-/// know is refused, named as newer when it sorts after this build's newest (migration names
-/// start with their date).
-fn steps_to(version: &str) -> Result<u32, ServiceError> {
-    match VERSIONS.iter().position(|v| *v == version) {
-        Some(i) => {
-            u32::try_from(i + 1).map_err(|_| ServiceError::Unexpected("too many migrations".to_owned()))
-        }
-        None if version > TenantMigrator::latest_version() => Err(ServiceError::Unprocessable(format!(
-            "the archive is at migration version {version}, newer than this server's newest ({}): \
-             upgrade the server before importing it",
-            TenantMigrator::latest_version()
-        ))),
-        None => Err(ServiceError::Invalid(format!(
-            "the archive's migration version {version} is not one this server knows"
-        ))),
-    }
 }
 
 /// Locks the existing tenant `slug`, checks that none of its tables holds a row, and brings

@@ -8,8 +8,10 @@ mod archive;
 mod copy_text;
 mod export;
 mod import;
+mod layout;
 
 use sea_orm::{DbErr, RuntimeErr};
+use tenantry_migration::tenant::{TenantMigrator, VERSIONS};
 
 pub use archive::{Archive, FORMAT, FORMAT_VERSION, Manifest, TableEntry};
 pub use export::export;
@@ -54,5 +56,24 @@ async fn refused(
     match recorded {
         Err(e) => e,
         Ok(()) => ServiceError::Unexpected("a refusal was recorded as done".to_owned()),
+    }
+}
+
+/// How many tenant migrations make an archive's `version`; a version this build does not know
+/// is refused, named as newer when it sorts after this build's newest (migration names start
+/// with their date).
+fn steps_to(version: &str) -> Result<u32, ServiceError> {
+    match VERSIONS.iter().position(|v| *v == version) {
+        Some(i) => {
+            u32::try_from(i + 1).map_err(|_| ServiceError::Unexpected("too many migrations".to_owned()))
+        }
+        None if version > TenantMigrator::latest_version() => Err(ServiceError::Unprocessable(format!(
+            "the archive is at migration version {version}, newer than this server's newest ({}): \
+             upgrade the server before importing it",
+            TenantMigrator::latest_version()
+        ))),
+        None => Err(ServiceError::Invalid(format!(
+            "the archive's migration version {version} is not one this server knows"
+        ))),
     }
 }

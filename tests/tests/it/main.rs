@@ -29,4 +29,5 @@ mod shutdown;
 mod tenant_pool;
 mod tenants;
 mod transfer;
+mod transfer_drift;
 mod usage;
