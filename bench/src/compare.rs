@@ -22,6 +22,8 @@ pub struct Served {
     pub server_us: f64,
     /// Postgres CPU microseconds per request.
     pub postgres_us: f64,
+    /// The load generator's CPU microseconds per request (NaN when unknown).
+    pub client_us: f64,
 }
 
 /// `GET /products?limit=20` alone for one tenant, against the running server.
@@ -47,7 +49,7 @@ pub async fn list_alone(
     if outcome.errors > 0 {
         eprintln!("bench: {} of the list-only requests failed", outcome.errors);
     }
-    Ok(Served { rps: outcome.rps, server_us, postgres_us })
+    Ok(Served { rps: outcome.rps, server_us, postgres_us, client_us: outcome.client_us })
 }
 
 /// Runs pgbench (the server stopped, so it has the machine to itself as Tenantry had) and
@@ -98,4 +100,6 @@ fn report(what: &str, how: &str, served: Served, run: PgbenchRun, ctx: &serde_js
     figure("pgbench", "Tenantry server CPU per request", served.server_us, "us", ctx.clone());
     figure("pgbench", "Tenantry Postgres CPU per request", served.postgres_us, "us", ctx.clone());
     figure("pgbench", "pgbench Postgres CPU per transaction", run.postgres_us, "us", ctx.clone());
+    figure("pgbench", "Tenantry's load generator CPU per request", served.client_us, "us", ctx.clone());
+    figure("pgbench", "pgbench client CPU per transaction", run.client_us, "us", ctx.clone());
 }

@@ -11,14 +11,27 @@ const TICKS_PER_SECOND: f64 = 100.0;
 
 /// CPU seconds (user and system) a process has used so far: `self` or a pid.
 pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    // utime and stime: fields 14 and 15 (proc(5)).
+    stat_seconds(pid, 11)
+}
+
+/// CPU seconds (user and system) of this process's children that have ended and been waited
+/// for: read before and after a load generator or pgbench runs (nothing else ends between),
+/// the difference is that program's CPU.
+pub fn children_cpu_seconds() -> Option<f64> {
+    // cutime and cstime: fields 16 and 17 (proc(5)).
+    stat_seconds("self", 13)
+}
+
+/// Two adjacent tick counts of `/proc/<pid>/stat`, as seconds: `at` counts fields after the
+/// command name, which is in parentheses and may hold spaces (state, field 3, is at 0).
+fn stat_seconds(pid: &str, at: usize) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces: state is
-    // field 3, utime 14 and stime 15 (proc(5)), so utime is the 12th after the parenthesis.
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / TICKS_PER_SECOND)
+    let first: f64 = fields.get(at)?.parse().ok()?;
+    let second: f64 = fields.get(at + 1)?.parse().ok()?;
+    Some((first + second) / TICKS_PER_SECOND)
 }
 
 /// The pids of the backends whose `application_name` is `application`.

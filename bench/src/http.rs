@@ -156,12 +156,15 @@ async fn measure(
         if let Some((server_us, postgres_us)) = cpu {
             figure("http", cpu_label(args.load), server_us, "us", ctx.clone());
             figure("http", "Postgres CPU per request", postgres_us, "us", ctx.clone());
+            figure("http", "load generator CPU per request", outcome.client_us, "us", ctx.clone());
         }
         let (avg, max) = backend_private_mib(&bench.url).await;
         figure("http", "Postgres backend private memory, mean", avg, "MiB", ctx.clone());
         figure("http", "Postgres backend private memory, max", max, "MiB", ctx.clone());
         if count == most_count && count > 1 {
-            most = cpu.map(|(server_us, postgres_us)| (count, Served { rps, server_us, postgres_us }));
+            let client_us = outcome.client_us;
+            most = cpu
+                .map(|(server_us, postgres_us)| (count, Served { rps, server_us, postgres_us, client_us }));
         }
         match single {
             None => single = Some(rps),

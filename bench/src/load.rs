@@ -13,6 +13,7 @@ use futures::future::join_all;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::cpu::children_cpu_seconds;
 use crate::report::Samples;
 use crate::setup::Tenant;
 
@@ -64,6 +65,9 @@ pub struct Outcome {
     pub p99_ms: f64,
     /// Requests that failed or were not answered 2xx.
     pub errors: u64,
+    /// CPU microseconds the load generator spent per request (wrk's; NaN for the built-in
+    /// client, which shares this process with the server).
+    pub client_us: f64,
 }
 
 impl Generator {
@@ -101,6 +105,16 @@ fn wrk_script(load: &Load<'_>) -> String {
         let _ = writeln!(keys, "  \"Bearer {}\",", tenant.key);
     }
     let list_only = load.mix == Mix::ListOnly;
+    if let ([tenant], true) = (load.tenants, list_only) {
+        // The same request every time: no `request` function, so wrk sends the one it built at
+        // start instead of calling Lua per request (as pgbench replays its script in C).
+        return format!(
+            r#"wrk.path = "/products?limit=20"
+wrk.headers["Authorization"] = "Bearer {key}"
+{DONE}"#,
+            key = tenant.key
+        );
+    }
     format!(
         r#"local keys = {{
 {keys}}}
@@ -128,21 +142,25 @@ function request()
   end
   return wrk.format("GET", path, {{["Authorization"] = keys[math.random(#keys)]}})
 end
+{DONE}"#,
+        products = load.products,
+    )
+}
 
+/// wrk's last words: the figures [`run_wrk`] reads.
+const DONE: &str = r#"
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("TENANTRY-WRK %d %d %d %.3f %.3f\n", summary.requests, summary.duration,
     e.connect + e.read + e.write + e.status + e.timeout, latency:percentile(50) / 1000,
     latency:percentile(99) / 1000))
 end
-"#,
-        products = load.products,
-    )
-}
+"#;
 
 fn run_wrk(base: &str, script: &str, connections: usize, duration: Duration) -> anyhow::Result<Outcome> {
     let path = std::env::temp_dir().join(format!("tenantry-bench-{}.lua", std::process::id()));
     std::fs::write(&path, script)?;
+    let cpu_before = children_cpu_seconds();
     let output = Command::new("wrk")
         .args(["-t", "2", "-c", &connections.to_string(), "-d", &format!("{}s", duration.as_secs())])
         .args(["--timeout", "10s", "-s"])
@@ -151,6 +169,7 @@ fn run_wrk(base: &str, script: &str, connections: usize, duration: Duration) -> 
         .output();
     std::fs::remove_file(&path).ok();
     let output = output.context("wrk")?;
+    let client_s = children_cpu_seconds().zip(cpu_before).map_or(f64::NAN, |(after, before)| after - before);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().find_map(|l| l.strip_prefix("TENANTRY-WRK ")).with_context(|| {
         format!("wrk gave no figures: {stdout} {}", String::from_utf8_lossy(&output.stderr))
@@ -165,6 +184,7 @@ fn run_wrk(base: &str, script: &str, connections: usize, duration: Duration) -> 
         p50_ms,
         p99_ms,
         errors: errors as u64,
+        client_us: client_s * 1e6 / requests.max(1.0),
     })
 }
 
@@ -211,5 +231,6 @@ async fn run_builtin(load: &Load<'_>) -> Outcome {
         p50_ms: all.quantile_ms(0.5),
         p99_ms: all.quantile_ms(0.99),
         errors: errors.load(Ordering::Relaxed),
+        client_us: f64::NAN,
     }
 }

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use anyhow::Context;
 use sea_orm::sea_query::{PostgresQueryBuilder, QueryBuilder};
 use tenantry_service::TenantScope;
+use tenantry_service::db::TENANT_SESSION;
 use tenantry_service::page::PageRequest;
 use tenantry_service::products;
 
-use crate::cpu::{backend_pids, cpu_seconds};
+use crate::cpu::{backend_pids, children_cpu_seconds, cpu_seconds};
 use crate::setup::Tenant;
 
 /// Resident memory of a process (`self` or a pid), from /proc.
@@ -60,6 +61,8 @@ pub struct PgbenchRun {
     /// CPU microseconds its Postgres backends spent per transaction (connection set-up
     /// included, a few milliseconds per client over the whole run).
     pub postgres_us: f64,
+    /// CPU microseconds pgbench itself (the client) spent per transaction.
+    pub client_us: f64,
 }
 
 /// The statement GET /products?limit=20 sends for one tenant (built by the service itself),
@@ -162,8 +165,13 @@ pub async fn pgbench(
         paths.push(path);
     }
     args.push(url.to_owned());
+    let client_before = children_cpu_seconds();
+    // The session settings the service's tenant connections start with, so pgbench runs the
+    // statement as Postgres runs it for the service (an `options` in the URL still wins).
+    let session: Vec<String> = TENANT_SESSION.iter().map(|(k, v)| format!("-c {k}={v}")).collect();
     let child = tokio::process::Command::new("pgbench")
         .args(&args)
+        .env("PGOPTIONS", session.join(" "))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -195,5 +203,8 @@ pub async fn pgbench(
     let (Some(tps), Some(transactions)) = (tps, transactions) else {
         anyhow::bail!("pgbench gave no tps: {stdout} {}", String::from_utf8_lossy(&output.stderr));
     };
-    Ok(PgbenchRun { tps, postgres_us: cpu.values().sum::<f64>() * 1e6 / transactions.max(1.0) })
+    let client_s =
+        children_cpu_seconds().zip(client_before).map_or(f64::NAN, |(after, before)| after - before);
+    let n = transactions.max(1.0);
+    Ok(PgbenchRun { tps, postgres_us: cpu.values().sum::<f64>() * 1e6 / n, client_us: client_s * 1e6 / n })
 }

@@ -34,7 +34,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 pub use bootstrap::connect_and_prepare;
 pub use meters::{CacheMeters, Meters, PoolStat};
-pub use pool::{CONTROL_STATEMENT_CACHE, PoolOptions, PoolerMode, connect};
+pub use pool::{CONTROL_STATEMENT_CACHE, PoolOptions, PoolerMode, TENANT_SESSION, connect};
 use tenant_pool::{Lease, TenantPool};
 use work::{Source, Unit};
 pub use work::{Tx, Work};

@@ -173,3 +173,38 @@ async fn a_unit_cancelled_between_statements_ends_its_transaction_at_once() {
     }
     assert_eq!(test_db.count("SELECT count(*) AS n FROM tenant_tp.t").await, 0);
 }
+
+/// Tenant connections plan each prepared statement once (`plan_cache_mode =
+/// force_generic_plan`): Postgres had re-planned the list statement at every execution, which
+/// was most of its CPU for it. The control pool keeps Postgres' default.
+#[tokio::test]
+async fn a_tenant_statement_is_planned_once_per_connection_not_at_every_execution() {
+    let test_db = TestDb::new().await;
+    let (db, scope) = one_connection(&test_db).await;
+    let select = || {
+        Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT n FROM tenant_tp.t WHERE n = $1",
+            [7.into()],
+        )
+    };
+
+    let plans = db
+        .run(&scope, async |work| {
+            for _ in 0..8 {
+                work.query_all_raw(select()).await?;
+            }
+            let sql = "SELECT (generic_plans * 1000 + custom_plans)::bigint AS n FROM pg_prepared_statements \
+                       WHERE statement = 'SELECT n FROM tenant_tp.t WHERE n = $1'";
+            number(work, sql).await
+        })
+        .await
+        .expect("runs");
+
+    assert_eq!(plans, 8_000, "8 executions on the generic plan, none re-planned (generic * 1000 + custom)");
+    let control =
+        db.connection().query_one_raw(Statement::from_string(DbBackend::Postgres, "SHOW plan_cache_mode"));
+    let mode: String =
+        control.await.expect("runs").expect("a row").try_get("", "plan_cache_mode").expect("text");
+    assert_eq!(mode, "auto");
+}
