@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 use super::archive::{self, Archive, FORMAT, FORMAT_VERSION, Manifest, Spooled, TableEntry, hex};
 use tenantry_migration::tenant::VERSIONS;
 
-use super::{io_err, layout, sqlx_err};
+use super::{TABLES, io_err, layout, sqlx_err};
 use crate::audit::{Actor, audited};
 use crate::db::Db;
 use crate::tenants::{self, Slug, audit_of};
@@ -90,15 +90,31 @@ async fn snapshot(
             "the tenant is registered but its schema {schema} is missing: there is nothing to export"
         )));
     }
-    let ledger = format!("SELECT max(version) FROM {}.seaql_migrations", schema.quoted());
-    let version: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(ledger))
+    // The ledger says which version the tenant is at; without it there is no telling what its
+    // tables should be (dropped or emptied behind the service's back).
+    let ledger = qualified(schema, "seaql_migrations");
+    let has_ledger: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(&ledger)
         .persistent(false)
         .fetch_one(&mut *conn)
         .await
         .map_err(sqlx_err)?;
-    let version = version.ok_or_else(|| {
-        ServiceError::Unprocessable(format!("tenant schema {schema} has no migrations applied"))
-    })?;
+    let version: Option<String> = if has_ledger {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT max(version) FROM {ledger}")))
+            .persistent(false)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(sqlx_err)?
+    } else {
+        None
+    };
+    let Some(version) = version else {
+        return Err(ServiceError::Conflict(format!(
+            "the tenant's migration ledger ({ledger}) is {}: there is no telling which version its \
+             tables are at, so nothing was exported; repair the schema first",
+            if has_ledger { "empty" } else { "missing" }
+        )));
+    };
     if !VERSIONS.contains(&version.as_str()) {
         return Err(ServiceError::Conflict(format!(
             "the tenant is at migration version {version}, which this server does not know (it is \
@@ -114,7 +130,11 @@ async fn snapshot(
     }
     let mut spooled = Vec::new();
     for table in held.0 {
-        spooled.push(spool(conn, schema, table.name, table.names()).await?);
+        // Every table is one of TABLES now (it matched the version's layout).
+        let Some(name) = TABLES.iter().copied().find(|t| *t == table.name) else {
+            return Err(ServiceError::Unexpected(format!("an unchecked table {:?}", table.name)));
+        };
+        spooled.push(spool(conn, schema, name, table.names()).await?);
     }
     Ok((version, spooled))
 }

@@ -15,7 +15,13 @@ async fn a_tenant_whose_tables_drifted_from_its_version_is_not_exported() {
     let drifts = [
         ("added", "ALTER TABLE {s}.products ADD COLUMN note text", "note text"),
         ("retyped", "ALTER TABLE {s}.products ALTER COLUMN price TYPE numeric(20,4)", "price numeric(20,4)"),
-        ("dropped", "DROP TABLE {s}.orders", "orders: it holds (no such table)"),
+        ("dropped", "DROP TABLE {s}.orders", "orders: no such table"),
+        ("extra", "CREATE TABLE {s}.extra (x int)", "extra: a table its version does not create"),
+        ("inherited", "CREATE TABLE public.kid_{s} () INHERITS ({s}.products)", "another table inherits"),
+        ("unchecked", "ALTER TABLE {s}.products DROP CONSTRAINT products_price_check", "its constraints are"),
+        ("nullable", "ALTER TABLE {s}.products ALTER COLUMN name DROP NOT NULL", "name text,"),
+        ("no_ledger", "DROP TABLE {s}.seaql_migrations", "ledger"),
+        ("empty_ledger", "DELETE FROM {s}.seaql_migrations", "is empty"),
     ];
     for (slug, drift, named) in drifts {
         app.create_tenant(slug).await;
@@ -25,14 +31,14 @@ async fn a_tenant_whose_tables_drifted_from_its_version_is_not_exported() {
         let reply = app.send(app.client.get(app.url(&format!("/tenants/{slug}/export"))), None).await;
 
         reply.assert_problem(409, named);
-        reply.assert_problem(409, "would not restore");
+        reply.assert_problem(409, "nothing was exported");
     }
     let exports = app.get("/audit?action=tenant.export", None).await.body;
     let outcomes: Vec<&str> =
         exports["items"].as_array().expect("items").iter().filter_map(|e| e["outcome"].as_str()).collect();
-    assert_eq!(outcomes.len(), 3, "{exports}");
+    assert_eq!(outcomes.len(), drifts.len(), "{exports}");
     assert!(
-        outcomes.iter().all(|o| o.starts_with("refused") && o.contains("would not restore")),
+        outcomes.iter().all(|o| o.starts_with("refused") && o.contains("nothing was exported")),
         "{outcomes:?}"
     );
     app.create_tenant("intact").await;
