@@ -244,8 +244,12 @@ async fn load_table(
                 return Err(bad_row(table, row_no, &why));
             }
             check_row(table, columns, &values).map_err(|why| {
+                // The id is what an operator can look the row up by; the position is where it is.
+                let id = columns.iter().position(|c| c == "id").and_then(|i| values[i].as_deref());
+                let id = id.filter(|id| id.parse::<i64>().is_ok());
+                let id = id.map(|id| format!(" (id {id})")).unwrap_or_default();
                 ServiceError::Invalid(format!(
-                    "the archive's {table} row {row_no} breaks a rule of the API: {why}"
+                    "the archive's {table} row {row_no}{id} breaks a rule of the API: {why}"
                 ))
             })?;
             let row: Map<String, Value> = columns

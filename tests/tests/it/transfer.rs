@@ -472,7 +472,9 @@ async fn an_archive_breaking_the_apis_rules_or_missing_a_table_is_refused() {
         let reply = import(&app, "slug=acme2", with_table(&archive, "products", row.as_bytes())).await;
         reply.assert_problem(400, needle);
         assert!(
-            reply.body["detail"].as_str().is_some_and(|d| d.contains("breaks a rule of the API")),
+            reply.body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("products row 1 (id 1) breaks a rule of the API")),
             "{reply:?}"
         );
     }
