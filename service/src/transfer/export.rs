@@ -7,11 +7,10 @@ use futures::TryStreamExt;
 use sea_orm::sqlx::{self, PgConnection};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use tenantry_migration::tenant::VERSIONS;
 use tokio::io::AsyncWriteExt;
 
 use super::archive::{self, Archive, FORMAT, FORMAT_VERSION, Manifest, Spooled, TableEntry, hex};
-use tenantry_migration::tenant::VERSIONS;
-
 use super::{TABLES, io_err, layout, sqlx_err};
 use crate::audit::{Actor, audited};
 use crate::db::Db;
@@ -139,7 +138,8 @@ async fn snapshot(
     Ok((version, spooled))
 }
 
-/// `"<schema>"."<table>"`: `table` is one of [`TABLES`], the schema a [`SchemaName`].
+/// `"<schema>"."<table>"`: `table` is one of [`TABLES`] or the ledger (`seaql_migrations`),
+/// the schema a [`SchemaName`].
 pub(super) fn qualified(schema: &SchemaName, table: &str) -> String {
     format!("{}.\"{table}\"", schema.quoted())
 }
