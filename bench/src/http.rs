@@ -98,7 +98,7 @@ async fn run_here(bench: &Bench, args: &HttpArgs, most: usize) -> anyhow::Result
         "pool": settings.database.max_connections,
         "pooler_mode": format!("{:?}", settings.database.pooler_mode),
         "statement_cache": settings.database.statement_cache_capacity,
-        "tenant_shards": settings.database.tenant_shards,
+        "tenant_shards": settings.database.tenant_shards.unwrap_or(settings.database.max_connections),
         "connections": args.connections,
         "duration_s": args.duration,
         "load": format!("{:?}", args.load.resolve()),

@@ -178,13 +178,14 @@ pub struct DatabaseSettings {
     /// none.
     #[serde(deserialize_with = "values::statement_cache")]
     pub statement_cache_capacity: usize,
-    /// Tenant-affine sub-pools for tenant queries (0 or 1: one tenant pool). With N, each
-    /// tenant's queries use one of N sub-pools sharing `max_connections`, chosen by
-    /// a hash of its schema (or the next one, when all of its own are busy), so each Postgres
-    /// backend meets about 2/N of the tenants; a tenant that alone has more requests in
-    /// flight than those two sub-pools have connections may use any of them (bound it with
-    /// `limits.max_concurrent_requests`). See docs/DESIGN-NOTES.md for the measurements.
-    pub tenant_shards: u32,
+    /// Tenant-affine sub-pools for tenant queries; unset (the default): one per connection;
+    /// 0 or 1: one tenant pool. With N, each tenant's queries use one of N sub-pools sharing
+    /// `max_connections`, chosen by a hash of its schema, so each Postgres backend meets about
+    /// 1/N of the tenants and keeps their statements and relations cached; a tenant that alone
+    /// has more requests in flight than its sub-pool has connections may use any of them
+    /// (bound it with `limits.max_concurrent_requests`). See docs/DESIGN-NOTES.md for the
+    /// measurements.
+    pub tenant_shards: Option<u32>,
     /// How long a connection serves before it is closed and replaced, when next handed out
     /// (`max_lifetime_secs`, seconds, at least 1). A Postgres backend keeps every relation and
     /// plan it has met, for every tenant, until it ends; this bounds how long it can grow.

@@ -172,7 +172,6 @@ pub(crate) fn defaults() -> Result<ConfigBuilder<DefaultState>, ConfigError> {
         .set_default("database.statement_timeout_ms", 5000)?
         .set_default("database.pooler_mode", "none")?
         .set_default("database.statement_cache_capacity", 2000)?
-        .set_default("database.tenant_shards", 5)?
         .set_default("database.max_lifetime_secs", 1800)?
         .set_default("tenancy.header", "X-Tenant")?
         .set_default("tenancy.cache_ttl_secs", 30)?

@@ -34,9 +34,9 @@ pub struct PoolOptions {
     /// Prepared statements cached per connection when there is no transaction pooler.
     pub statement_cache: usize,
     /// Tenant-affine sub-pools (0 or 1: one tenant pool). With N, tenant queries go to one of
-    /// N sub-pools chosen by a hash of the tenant's schema (or the next one when it is busy),
-    /// so each Postgres backend prepares statements and caches relations for about 2/N of the
-    /// tenants; a tenant busy on its own reaches them all (see `routing`).
+    /// N sub-pools chosen by a hash of the tenant's schema, so each Postgres backend prepares
+    /// statements and caches relations for about 1/N of the tenants; a tenant busy on its own
+    /// reaches them all (see `routing`). The settings' default is one per connection.
     pub tenant_shards: u32,
     /// How long a connection serves before it is replaced: a backend's relation and plan
     /// caches only grow, so this bounds how large they can grow.
@@ -52,7 +52,7 @@ impl From<&DatabaseSettings> for PoolOptions {
             statement_timeout: settings.statement_timeout,
             pooler: settings.pooler_mode,
             statement_cache: settings.statement_cache_capacity,
-            tenant_shards: settings.tenant_shards,
+            tenant_shards: settings.tenant_shards.unwrap_or(settings.max_connections),
             max_lifetime: settings.max_lifetime,
         }
     }

@@ -1,5 +1,6 @@
-//! Tenant-affine sub-pools: a tenant's queries stay on its own backend, and a busy tenant
-//! spills to the next sub-pool instead of waiting, to any when it alone keeps them busy.
+//! Tenant-affine sub-pools: a tenant's queries stay on its own sub-pool's backend, waiting
+//! there while another tenant holds it; only a tenant that alone keeps its sub-pool busy
+//! reaches the others.
 
 use std::time::{Duration, Instant};
 
@@ -46,7 +47,7 @@ async fn pid(conn: &impl ConnectionTrait) -> Result<i32, ServiceError> {
 }
 
 #[tokio::test]
-async fn each_tenant_keeps_to_two_backends_and_tenants_spread_over_all() {
+async fn each_tenant_keeps_to_its_backend_and_tenants_spread_over_all() {
     let test_db = TestDb::new().await;
     let db = four_single_connection_shards(&test_db).await;
     let tenants: Vec<TenantScope> = (0..12).map(|i| scope(&format!("t{i}"))).collect();
@@ -72,7 +73,7 @@ async fn each_tenant_keeps_to_two_backends_and_tenants_spread_over_all() {
 }
 
 #[tokio::test]
-async fn a_tenant_whose_sub_pool_is_busy_is_served_by_the_next_one() {
+async fn a_tenant_that_alone_keeps_its_sub_pool_busy_is_served_by_another() {
     let test_db = TestDb::new().await;
     let db = four_single_connection_shards(&test_db).await;
     open_every_connection(&db).await;
@@ -94,8 +95,9 @@ async fn a_tenant_whose_sub_pool_is_busy_is_served_by_the_next_one() {
             assert!(Instant::now() < deadline, "the holder never got its connection");
             tokio::task::yield_now().await;
         };
-        // The next sub-pool's connection is idle; without the spill every attempt waits for
-        // the held connection and times out after 1 s, until the deadline fails the test.
+        // The tenant's own unit holds its sub-pool's one connection, so this second unit is
+        // more than its sub-pool holds; without the reach to the others every attempt waits
+        // for the held connection and times out after 1 s, until the deadline fails the test.
         let served_by = loop {
             if let Ok(pid) = backend_of(&db, &busy).await {
                 break pid;
@@ -111,14 +113,14 @@ async fn a_tenant_whose_sub_pool_is_busy_is_served_by_the_next_one() {
 }
 
 #[tokio::test]
-async fn one_tenant_with_more_units_than_its_two_sub_pools_hold_reaches_every_backend() {
+async fn one_tenant_with_more_units_than_its_sub_pool_holds_reaches_every_backend() {
     let test_db = TestDb::new().await;
     let db = four_single_connection_shards(&test_db).await;
     open_every_connection(&db).await;
     let lone = scope("lone");
     // Four units of the one tenant at once, each keeping its connection until all four hold
-    // one. Its own sub-pool and the next have one connection each: if the other two were not
-    // open to it, two units would wait for a held connection until the 1 s acquire timeout.
+    // one. Its own sub-pool has one connection: if the other three were not open to it, three
+    // units would wait for a held connection until the 1 s acquire timeout.
     let all_hold = tokio::sync::Barrier::new(4);
     let unit = || {
         db.atomic(&lone, async |tx| {
@@ -138,7 +140,7 @@ async fn one_tenant_with_more_units_than_its_two_sub_pools_hold_reaches_every_ba
 }
 
 #[tokio::test]
-async fn a_tenant_with_one_unit_waits_for_its_own_backends_rather_than_meet_another() {
+async fn a_tenant_with_one_unit_waits_for_its_own_backend_rather_than_meet_another() {
     let test_db = TestDb::new().await;
     let db = four_single_connection_shards(&test_db).await;
     let others: Vec<TenantScope> = (0..40).map(|i| scope(&format!("t{i}"))).collect();
@@ -150,71 +152,38 @@ async fn a_tenant_with_one_unit_waits_for_its_own_backends_rather_than_meet_anot
     }
     let quiet = scope("quiet");
     let home = backend_of(&db, &quiet).await.expect("a backend");
-    // Its neighbour: the backend its second unit gets while its first holds home.
-    let release = Notify::new();
-    let first = db.atomic(&quiet, async |tx| {
-        let pid = pid(tx).await?;
-        release.notified().await;
-        Ok(pid)
-    });
-    let second = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let pid = backend_of(&db, &quiet).await;
-        release.notify_one();
-        pid
-    };
-    let (first, neighbour) = tokio::join!(first, second);
-    assert_eq!(first.expect("the first unit"), home);
-    let neighbour = neighbour.expect("the second unit is served by the next sub-pool");
-    assert_ne!(neighbour, home);
-
-    // Two other tenants, one unit each, hold exactly those two backends.
-    let find =
-        |pid: i32| others[home_of.iter().position(|&p| p == pid).expect("a tenant at home there")].clone();
-    let (at_home, at_neighbour) = (find(home), find(neighbour));
-    // A flag rather than a `Notify`: a holder still waiting for its connection when the flag
-    // is set sees it once it gets there.
+    // Another tenant, one unit, holds that backend while three others sit idle.
+    let at_home = others[home_of.iter().position(|&p| p == home).expect("a tenant at home there")].clone();
     let (release, released) = tokio::sync::watch::channel(false);
-    let held = std::sync::Mutex::new(Vec::new());
-    let hold = |tenant: TenantScope| {
-        let (held, db, released) = (&held, &db, released.clone());
-        async move {
-            db.atomic(&tenant, async |tx| {
-                let pid = pid(tx).await?;
-                held.lock().expect("lock").push(pid);
-                released.clone().wait_for(|done| *done).await.expect("the sender lives");
-                Ok(())
-            })
-            .await
-        }
-    };
+    let held = std::sync::Mutex::new(None);
+    let holder = db.atomic(&at_home, async |tx| {
+        *held.lock().expect("lock") = Some(pid(tx).await?);
+        released.clone().wait_for(|done| *done).await.expect("the sender lives");
+        Ok(())
+    });
     let prober = async {
         let deadline = Instant::now() + Duration::from_secs(5);
-        while held.lock().expect("lock").len() < 2 {
+        while held.lock().expect("lock").is_none() {
             if Instant::now() > deadline {
                 release.send_replace(true);
-                panic!("the holders never got their connections");
+                panic!("the holder never got its connection");
             }
             tokio::task::yield_now().await;
         }
-        // Two sub-pools' backends sit idle; the quiet tenant's one unit waits for its own.
-        let waiting = backend_of(&db, &quiet);
+        let waiting = async {
+            let started = Instant::now();
+            (backend_of(&db, &quiet).await, started.elapsed())
+        };
         let releaser = async {
             tokio::time::sleep(Duration::from_millis(200)).await;
             release.send_replace(true);
         };
         tokio::join!(waiting, releaser).0
     };
-    let (a, b, served_by) = tokio::join!(hold(at_home), hold(at_neighbour), prober);
-    a.and(b).expect("the holders' transactions");
-    let mut held = held.into_inner().expect("lock");
-    held.sort_unstable();
-    let mut expected = vec![home, neighbour];
-    expected.sort_unstable();
-    assert_eq!(held, expected, "the other tenants held the quiet tenant's two backends");
-    let served_by = served_by.expect("served once its backends were free, within the acquire timeout");
-    assert!(
-        served_by == home || served_by == neighbour,
-        "one unit of a tenant met a third backend ({served_by}) while its own ({home}, {neighbour}) were busy"
-    );
+    let (holder, (served_by, waited)) = tokio::join!(holder, prober);
+    holder.expect("the holder's transaction");
+    assert_eq!(*held.lock().expect("lock"), Some(home), "the other tenant held the quiet tenant's backend");
+    let served_by = served_by.expect("served once its backend was free, within the acquire timeout");
+    assert_eq!(served_by, home, "one unit of a tenant met another backend while its own was busy");
+    assert!(waited >= Duration::from_millis(150), "it waited for its backend ({waited:?})");
 }

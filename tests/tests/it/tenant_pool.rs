@@ -118,6 +118,25 @@ async fn the_tenant_pools_together_hold_exactly_max_connections() {
 }
 
 #[tokio::test]
+async fn by_default_each_connection_is_a_sub_pool_of_its_own() {
+    let test_db = TestDb::new().await;
+    for (vars, expected) in [
+        (vec![], vec![1; 10]),
+        (vec![("APP__DATABASE__MAX_CONNECTIONS", "4")], vec![1; 4]),
+        (vec![("APP__DATABASE__MAX_CONNECTIONS", "4"), ("APP__DATABASE__TENANT_SHARDS", "2")], vec![2, 2]),
+        (vec![("APP__DATABASE__TENANT_SHARDS", "0")], vec![10]),
+    ] {
+        let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let settings = tenantry_config::Settings::load_from(vars).expect("settings");
+        let db = connect(test_db.url(), &PoolOptions::from(&settings.database)).await.expect("pool");
+        let sizes: Vec<u32> =
+            db.pool_stats().iter().filter(|s| s.pool.starts_with("tenant_")).map(|s| s.max).collect();
+        assert_eq!(sizes, expected, "{:?}", settings.database.tenant_shards);
+        db.close().await;
+    }
+}
+
+#[tokio::test]
 async fn a_pool_busy_past_the_acquire_timeout_is_answered_503_busy_and_the_wait_is_counted() {
     let app = TestApp::spawn_with(&[
         ("APP__DATABASE__MAX_CONNECTIONS", "1"),
