@@ -155,9 +155,9 @@ pub struct DatabaseSettings {
     /// show in `Debug` output and logs.
     pub url: DatabaseUrl,
     /// Connections for tenant queries (at least 1): one tenant pool of this many when
-    /// `tenant_shards` is 0 or 1; otherwise split over `min(tenant_shards, max_connections)`
-    /// sub-pools, as evenly as they divide (12 over 5: 3, 3, 2, 2, 2); a control pool of 2
-    /// beside them.
+    /// `tenant_shards` is 0 or 1; with `tenant_shards` unset, one sub-pool per connection;
+    /// otherwise split over `min(tenant_shards, max_connections)` sub-pools, as evenly as they
+    /// divide (12 over 5: 3, 3, 2, 2, 2); a control pool of 2 beside them.
     #[serde(deserialize_with = "values::nonzero")]
     pub max_connections: u32,
     /// How long a request waits for a free connection before failing (`acquire_timeout_secs`,
