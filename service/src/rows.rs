@@ -19,6 +19,10 @@ use sea_orm::{
 };
 use tenantry_entity::{api_key, audit_entry, order, product, tenant};
 
+mod numeric;
+
+pub use numeric::Numeric;
+
 /// A model that can be read from the rows of a select of its entity.
 pub trait ReadRows: FromQueryResult {
     /// Reads every row of `rows`; by default by column name, as SeaORM does.
@@ -55,7 +59,7 @@ impl ReadRows for product::Model {
                     id: row.try_get(id)?,
                     name: row.try_get(name)?,
                     description: row.try_get(description)?,
-                    price: row.try_get(price)?,
+                    price: row.try_get::<Numeric, _>(price)?.0,
                     created_at: row.try_get(created_at)?,
                 })
             },
@@ -74,7 +78,7 @@ impl ReadRows for order::Model {
                     id: row.try_get(id)?,
                     product_id: row.try_get(product_id)?,
                     quantity: row.try_get(quantity)?,
-                    total_price: row.try_get(total_price)?,
+                    total_price: row.try_get::<Numeric, _>(total_price)?.0,
                     order_date: row.try_get(order_date)?,
                 })
             },

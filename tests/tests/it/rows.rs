@@ -115,3 +115,41 @@ async fn a_missing_column_or_a_value_of_another_type_is_an_error_as_by_name() {
     let none = rows(&db, &scope, "SELECT * FROM tenant_rr.products WHERE false").await;
     assert_eq!(both::<product::Model>(&none), (Ok(vec![]), Ok(vec![])));
 }
+
+/// `NUMERIC` values are decoded by `Numeric` exactly as sqlx decodes them into `Decimal`: the
+/// same value, the same scale, and an error where sqlx errs.
+#[tokio::test]
+async fn numerics_decode_exactly_as_sqlx_decodes_them() {
+    use rust_decimal::Decimal;
+    use sea_orm::sqlx::Row as _;
+    use tenantry_service::rows::Numeric;
+
+    let test_db = TestDb::new().await;
+    let (db, scope) = two_of_each(&test_db).await;
+    // Chosen edges, then 3,000 random values over 0 to 14 places and 1 to 27 digits.
+    let sql = "SELECT v FROM (VALUES ('19.99'::numeric), ('0.00'), ('-0.5'), ('10000'), ('1e-28'),
+                   ('0.0012'), ('123456789012345678901234567.8'), ('79228162514264337593543950335'),
+                   ('-79228162514264337593543950335'), ('79228162514264337593543950336'),
+                   ('0.1234567890123456789012345678901'), ('1e30'), ('NaN'), ('Infinity'),
+                   ('12.3400'), ('100000000'), ('0.00000001')) AS t(v)
+               UNION ALL
+               SELECT round(((random() - 0.5) * 10 ^ (random() * 27))::numeric, (i % 15)::int)
+               FROM generate_series(1, 3000) AS i";
+    let rows = rows(&db, &scope, sql).await;
+    assert_eq!(rows.len(), 3017);
+    let mut fast = 0;
+    for row in &rows {
+        let row = row.try_as_pg_row().expect("a Postgres row");
+        let theirs = row.try_get::<Decimal, _>(0).map(|d| (d.to_string(), d.scale()));
+        let ours = row.try_get::<Numeric, _>(0).map(|Numeric(d)| (d.to_string(), d.scale()));
+        match (&theirs, &ours) {
+            (Ok(theirs), Ok(ours)) => {
+                assert_eq!(ours, theirs);
+                fast += 1;
+            }
+            (Err(_), Err(_)) => {}
+            _ => panic!("sqlx: {theirs:?}, ours: {ours:?}"),
+        }
+    }
+    assert!(fast > 3000, "{fast} values decoded");
+}
