@@ -11,8 +11,8 @@
 
 use std::sync::Arc;
 
-use sea_orm::sqlx::postgres::PgRow;
-use sea_orm::sqlx::{self, Column as _, Row as _};
+use sea_orm::sqlx::postgres::{PgRow, Postgres};
+use sea_orm::sqlx::{self, Column as _, Row as _, TypeInfo as _};
 use sea_orm::{
     ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, IdenStatic, QueryResult, QuerySelect,
     QueryTrait, RuntimeErr, Select,
@@ -56,11 +56,11 @@ impl ReadRows for product::Model {
             [C::Id, C::Name, C::Description, C::Price, C::CreatedAt],
             |row, [id, name, description, price, created_at]| {
                 Ok(Self {
-                    id: row.try_get(id)?,
-                    name: row.try_get(name)?,
-                    description: row.try_get(description)?,
-                    price: row.try_get::<Numeric, _>(price)?.0,
-                    created_at: row.try_get(created_at)?,
+                    id: row.get(id)?,
+                    name: row.get(name)?,
+                    description: row.get(description)?,
+                    price: row.get::<Numeric>(price)?.0,
+                    created_at: row.get(created_at)?,
                 })
             },
         )
@@ -75,11 +75,11 @@ impl ReadRows for order::Model {
             [C::Id, C::ProductId, C::Quantity, C::TotalPrice, C::OrderDate],
             |row, [id, product_id, quantity, total_price, order_date]| {
                 Ok(Self {
-                    id: row.try_get(id)?,
-                    product_id: row.try_get(product_id)?,
-                    quantity: row.try_get(quantity)?,
-                    total_price: row.try_get::<Numeric, _>(total_price)?.0,
-                    order_date: row.try_get(order_date)?,
+                    id: row.get(id)?,
+                    product_id: row.get(product_id)?,
+                    quantity: row.get(quantity)?,
+                    total_price: row.get::<Numeric>(total_price)?.0,
+                    order_date: row.get(order_date)?,
                 })
             },
         )
@@ -92,7 +92,7 @@ impl ReadRows for order::Model {
 fn by_position<M, C, const N: usize>(
     rows: &[QueryResult],
     columns: [C; N],
-    read: impl Fn(&PgRow, [usize; N]) -> Result<M, sqlx::Error>,
+    read: impl Fn(&Values<'_>, [usize; N]) -> Result<M, sqlx::Error>,
 ) -> Result<Vec<M>, DbErr>
 where
     M: FromQueryResult,
@@ -102,12 +102,53 @@ where
     let Some(positions) = first.try_as_pg_row().and_then(|row| positions(row, &columns)) else {
         return rows.iter().map(|row| M::from_query_result(row, "")).collect();
     };
+    let first_columns = first.try_as_pg_row().map(|row| row.columns());
     rows.iter()
-        .map(|row| {
+        .enumerate()
+        .map(|(i, row)| {
             let row = row.try_as_pg_row().ok_or_else(|| DbErr::Type("a row of another backend".into()))?;
-            read(row, positions).map_err(|e| DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))))
+            // Rows sharing the first row's columns (one result set) were type-checked with it.
+            let checked = i == 0 || !first_columns.is_some_and(|first| std::ptr::eq(first, row.columns()));
+            read(&Values { row, checked }, positions)
+                .map_err(|e| DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))))
         })
         .collect()
+}
+
+/// One row's values for [`by_position`]. The rows of one result set share their columns, so
+/// each column's type is checked against the Rust type once, on the first row (NULL or not),
+/// and later rows are decoded without sqlx's per-value check: that check compared type infos
+/// about 180 instructions a value, 4% of a page of products (callgrind, docs/DESIGN-NOTES.md).
+/// Decoding itself still refuses a value of the wrong size or shape.
+pub(crate) struct Values<'r> {
+    row: &'r PgRow,
+    checked: bool,
+}
+
+impl<'r> Values<'r> {
+    /// The value at position `i`.
+    fn get<T>(&self, i: usize) -> Result<T, sqlx::Error>
+    where
+        T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+    {
+        if self.checked {
+            let column = self.row.try_column(i)?;
+            let found = column.type_info();
+            if !T::compatible(found) {
+                return Err(sqlx::Error::ColumnDecode {
+                    index: format!("{:?}", column.name()),
+                    source: format!(
+                        "mismatched types; Rust type `{}` (as SQL type `{}`) is not compatible with SQL type `{}`",
+                        std::any::type_name::<T>(),
+                        T::type_info().name(),
+                        found.name()
+                    )
+                    .into(),
+                });
+            }
+        }
+        self.row.try_get_unchecked(i)
+    }
 }
 
 /// Where each of `columns` sits in `row`, or `None` if one is missing.

@@ -111,6 +111,21 @@ async fn a_missing_column_or_a_value_of_another_type_is_an_error_as_by_name() {
     let error = by_position.expect_err("a text id is refused");
     assert!(error.contains("id") || error.contains("mismatched"), "{error}");
 
+    // A column of the wrong type whose first value is NULL: the type is checked on the first
+    // row all the same (the later rows are decoded unchecked, and four bytes of an int would
+    // decode as a string).
+    let null_first = rows(
+        &db,
+        &scope,
+        "SELECT id, name, CASE WHEN id = 1 THEN NULL ELSE 5 END AS description, price, created_at
+         FROM tenant_rr.products ORDER BY id",
+    )
+    .await;
+    let (by_position, by_name) = both::<product::Model>(&null_first);
+    assert!(by_name.is_err(), "{by_name:?}");
+    let error = by_position.expect_err("an int description is refused");
+    assert!(error.contains("description") && error.contains("mismatched"), "{error}");
+
     // No rows: nothing to read, whichever way.
     let none = rows(&db, &scope, "SELECT * FROM tenant_rr.products WHERE false").await;
     assert_eq!(both::<product::Model>(&none), (Ok(vec![]), Ok(vec![])));
