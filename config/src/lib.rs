@@ -186,6 +186,13 @@ pub struct DatabaseSettings {
     /// (bound it with `limits.max_concurrent_requests`). See docs/DESIGN-NOTES.md for the
     /// measurements.
     pub tenant_shards: Option<u32>,
+    /// How long a tenant's unit of work waits for a connection of its own sub-pool before it
+    /// takes an idle one of another (`home_wait_ms`, milliseconds; 0: at once). Waiting at home
+    /// keeps each backend's caches to its own tenants; not waiting for ever there means one
+    /// tenant's slow statement holds up the other tenants of its sub-pool for this long at
+    /// most while another connection is free, rather than until they time out.
+    #[serde(rename = "home_wait_ms", deserialize_with = "values::millis")]
+    pub home_wait: Duration,
     /// How long a connection serves before it is closed and replaced, when next handed out
     /// (`max_lifetime_secs`, seconds, at least 1). A Postgres backend keeps every relation and
     /// plan it has met, for every tenant, until it ends; this bounds how long it can grow.

@@ -73,6 +73,11 @@ pub(crate) fn nonzero_seconds<'de, D: serde::Deserializer<'de>>(
     nonzero::<D, u64>(deserializer).map(Duration::from_secs)
 }
 
+/// Deserializes a whole number of milliseconds.
+pub(crate) fn millis<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    u64::deserialize(deserializer).map(Duration::from_millis)
+}
+
 /// Deserializes a whole number of milliseconds, at least 1.
 pub(crate) fn nonzero_millis<'de, D: serde::Deserializer<'de>>(
     deserializer: D,

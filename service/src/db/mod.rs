@@ -67,6 +67,8 @@ pub struct Db {
     control: DatabaseConnection,
     /// The tenant pools: one, or the tenant-affine sub-pools (see [`PoolOptions::tenant_shards`]).
     shards: Arc<Vec<TenantPool>>,
+    /// How long a tenant waits at home before it takes another sub-pool's idle connection.
+    home_wait: Duration,
     pooler: PoolerMode,
     statements: Arc<AtomicU64>,
     health: Arc<Health>,
@@ -135,11 +137,11 @@ impl Db {
     /// owns any transaction it opens there and calls [`RawConnection::release`] once it has
     /// ended it; dropped without that, the connection is closed, not reused.
     pub(crate) async fn raw_connection(&self, scope: &TenantScope) -> Result<RawConnection, ServiceError> {
-        let Source::Tenant { pool, acquire, .. } = self.pool_for(On::Tenant(scope)) else {
+        let Source::Tenant { pool, elsewhere, acquire, .. } = self.pool_for(On::Tenant(scope)) else {
             return Err(ServiceError::Unexpected("a tenant is served by a tenant pool".to_owned()));
         };
         let started = Instant::now();
-        let conn = pool.get().await;
+        let conn = routing::get(pool, elsewhere).await;
         acquire.record(started.elapsed().as_secs_f64());
         let conn = conn.map_err(|e| self.classify(work::acquire_err(e).into()))?;
         Ok(RawConnection(Lease::new(conn)))

@@ -41,6 +41,8 @@ pub struct PoolOptions {
     /// How long a connection serves before it is replaced: a backend's relation and plan
     /// caches only grow, so this bounds how large they can grow.
     pub max_lifetime: Duration,
+    /// How long a tenant waits for its own sub-pool before it takes another's idle connection.
+    pub home_wait: Duration,
 }
 
 impl From<&DatabaseSettings> for PoolOptions {
@@ -54,6 +56,7 @@ impl From<&DatabaseSettings> for PoolOptions {
             statement_cache: settings.statement_cache_capacity,
             tenant_shards: settings.tenant_shards.unwrap_or(settings.max_connections),
             max_lifetime: settings.max_lifetime,
+            home_wait: settings.home_wait,
         }
     }
 }
@@ -70,6 +73,7 @@ impl Default for PoolOptions {
             statement_cache: 100,
             tenant_shards: 0,
             max_lifetime: Duration::from_secs(1800),
+            home_wait: Duration::from_millis(50),
         }
     }
 }
@@ -126,7 +130,16 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Db, ServiceErro
         })
         .collect::<Result<Vec<_>, _>>()?;
     let meters = Arc::default();
-    Ok(Db { control, shards: Arc::new(pools), pooler: options.pooler, statements, health, target, meters })
+    Ok(Db {
+        control,
+        shards: Arc::new(pools),
+        home_wait: options.home_wait,
+        pooler: options.pooler,
+        statements,
+        health,
+        target,
+        meters,
+    })
 }
 
 async fn open_pool(

@@ -1,33 +1,51 @@
 //! Tenant-affine routing: which sub-pool serves a tenant's unit of work.
 
 use std::hash::Hasher;
+use std::time::Duration;
 
-use super::tenant_pool::TenantPool;
+use deadpool::managed::{PoolError, TimeoutType, Timeouts};
+use sea_orm::sqlx;
+
+use super::tenant_pool::{Pooled, TenantPool};
 use super::work::Source;
 use super::{Db, On};
+
+/// Where a tenant waiting at home goes when no connection comes there within `after`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Elsewhere<'a> {
+    shards: &'a [TenantPool],
+    home: usize,
+    after: Duration,
+}
 
 impl Db {
     /// The pool a unit of work runs on. A tenant's is its home sub-pool, chosen by a hash of
     /// its schema, and it waits there when every connection there is taken: so each backend
     /// meets about 1/N of the tenants, and keeps their statements prepared and their relations
-    /// open. A tenant that alone has more units in flight than its home sub-pool has
+    /// open. It waits there for `database.home_wait_ms` at most: then it takes an idle
+    /// connection (or room to open one) of another sub-pool if one has it, so a slow statement
+    /// of one tenant does not hold up the others of its sub-pool while connections are free
+    /// (see [`get`]). A tenant that alone has more units in flight than its home sub-pool has
     /// connections is busy on its own, not held up by others: it waits where the fewest wait,
     /// any sub-pool, opening connections there if need be, so one busy tenant can use every
     /// connection, as with one pool.
     ///
-    /// A tenant used to take the next sub-pool's idle connection whenever its own were taken.
-    /// At 10,000 tenants that doubled the tenants each backend met, so almost every statement
-    /// missed the backend's statement cache (three round trips instead of one) and every
-    /// request reopened its tables' files: 2.2x fewer requests a second (docs/DESIGN-NOTES.md).
+    /// A tenant used to take the next sub-pool's idle connection whenever its own were taken,
+    /// without waiting. At 10,000 tenants that doubled the tenants each backend met, so almost
+    /// every statement missed the backend's statement cache (three round trips instead of one)
+    /// and every request reopened its tables' files: 2.2x fewer requests a second
+    /// (docs/DESIGN-NOTES.md). Under load a home sub-pool frees a connection within a few
+    /// milliseconds, so the home wait keeps that affinity.
     pub(super) fn pool_for(&self, on: On<'_>) -> Source<'_> {
         let On::Tenant(scope) = on else { return Source::Orm(&self.control) };
-        let tenant = |pool| Source::Tenant {
+        let tenant = |pool, elsewhere| Source::Tenant {
             pool,
+            elsewhere,
             statements: &self.statements,
             acquire: &self.meters.acquire_seconds,
         };
         if self.shards.len() == 1 {
-            return tenant(&self.shards[0]);
+            return tenant(&self.shards[0], None);
         }
         // FNV-1a over the name's bytes: fixed by its specification, so a tenant keeps its
         // sub-pool across builds and Rust releases (std's DefaultHasher promises neither).
@@ -37,10 +55,37 @@ impl Db {
         let home_pool = &self.shards[home];
         let home_status = home_pool.status();
         if users(&home_status) < home_status.max_size || scope.in_flight() <= home_status.max_size {
-            return tenant(home_pool);
+            let elsewhere = Elsewhere { shards: &self.shards, home, after: self.home_wait };
+            return tenant(home_pool, Some(elsewhere));
         }
-        tenant(least_wanted(&self.shards, home))
+        tenant(least_wanted(&self.shards, home), None)
     }
+}
+
+/// A connection of `pool`, waiting at most the pool's acquire timeout in all. With
+/// `elsewhere`, after waiting `elsewhere.after` at home it takes a connection of the other
+/// sub-pool with the most to spare, if any has an idle one or room to open one, and otherwise
+/// goes on waiting at home for the rest of the timeout.
+pub(super) async fn get(
+    pool: &TenantPool,
+    elsewhere: Option<Elsewhere<'_>>,
+) -> Result<Pooled, PoolError<sqlx::Error>> {
+    let Some(Elsewhere { shards, home, after }) = elsewhere else { return pool.get().await };
+    let timeouts = pool.timeouts();
+    let total = timeouts.wait.unwrap_or(Duration::MAX);
+    if after >= total {
+        return pool.get().await;
+    }
+    match pool.timeout_get(&Timeouts { wait: Some(after), ..timeouts }).await {
+        Err(PoolError::Timeout(TimeoutType::Wait)) => {}
+        done => return done,
+    }
+    let other = least_wanted(shards, home);
+    let rest = Timeouts { wait: Some(total - after), ..timeouts };
+    if !std::ptr::eq(other, pool) && spare(other) > 0 {
+        return other.timeout_get(&rest).await;
+    }
+    pool.timeout_get(&rest).await
 }
 
 /// Units holding, opening or waiting for a pool's connections (deadpool counts each from the
@@ -49,18 +94,20 @@ fn users(status: &deadpool::Status) -> usize {
     status.size - status.available + status.waiting
 }
 
+/// Connections a pool has to spare: idle, or room to open one; negative when units wait.
+fn spare(pool: &TenantPool) -> isize {
+    let status = pool.status();
+    status.max_size as isize - users(&status) as isize
+}
+
 /// The sub-pool with the most connections to spare (idle, or room to open one), or, when all
 /// are taken, the fewest units waiting; `home` on a tie. Each status is a snapshot: another
 /// task may take what it shows at once.
 fn least_wanted(shards: &[TenantPool], home: usize) -> &TenantPool {
-    let load = |pool: &&TenantPool| {
-        let status = pool.status();
-        users(&status) as isize - status.max_size as isize
-    };
     // From `home` on, so the first of equals (which `min_by_key` keeps) is `home`.
     (0..shards.len())
         .map(|step| &shards[(home + step) % shards.len()])
-        .min_by_key(load)
+        .min_by_key(|pool| -spare(pool))
         .unwrap_or(&shards[home])
 }
 

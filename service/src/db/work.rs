@@ -17,6 +17,7 @@ use sea_orm::{
 
 use super::PoolerMode;
 use super::held::Held;
+use super::routing::Elsewhere;
 use super::tenant_pool::TenantPool;
 use crate::ServiceError;
 
@@ -26,7 +27,13 @@ pub(super) enum Source<'a> {
     /// A SeaORM pool (the control pool): a connection per statement, or the transaction's.
     Orm(&'a DatabaseConnection),
     /// A tenant pool: one connection held for the whole unit, timed into `acquire`.
-    Tenant { pool: &'a TenantPool, statements: &'a Arc<AtomicU64>, acquire: &'a Histogram },
+    Tenant {
+        pool: &'a TenantPool,
+        /// Where to go when `pool` has no connection within the home wait.
+        elsewhere: Option<Elsewhere<'a>>,
+        statements: &'a Arc<AtomicU64>,
+        acquire: &'a Histogram,
+    },
 }
 
 /// A unit of work that need not be atomic: on the control pool, each statement on whatever
@@ -179,11 +186,11 @@ impl Tx {
 
 /// A connection of `source`'s tenant pool, held, its wait recorded.
 async fn hold(source: Source<'_>) -> Result<Held, DbErr> {
-    let Source::Tenant { pool, statements, acquire } = source else {
+    let Source::Tenant { pool, elsewhere, statements, acquire } = source else {
         return Err(DbErr::Custom("only a tenant pool hands out connections to hold".to_owned()));
     };
     let started = Instant::now();
-    let conn = pool.get().await;
+    let conn = super::routing::get(pool, elsewhere).await;
     // Recorded whether or not a connection came: a wait that timed out is the one that matters.
     acquire.record(started.elapsed().as_secs_f64());
     let conn = conn.map_err(acquire_err)?;

@@ -12,10 +12,17 @@ use tokio::sync::Notify;
 
 /// Four sub-pools of one connection each, so a sub-pool is one backend.
 async fn four_single_connection_shards(test_db: &TestDb) -> Db {
+    waiting_at_home(test_db, PoolOptions::default().home_wait).await
+}
+
+/// [`four_single_connection_shards`], a tenant waiting `home_wait` at home before it goes
+/// elsewhere.
+async fn waiting_at_home(test_db: &TestDb, home_wait: Duration) -> Db {
     let options = PoolOptions {
         // Short: a query that had to wait for a busy sub-pool fails the test instead of passing late.
         acquire_timeout: Duration::from_secs(1),
         tenant_shards: 4,
+        home_wait,
         ..PoolOptions::default()
     };
     connect(test_db.url(), &options).await.expect("pool")
@@ -139,19 +146,19 @@ async fn one_tenant_with_more_units_than_its_sub_pool_holds_reaches_every_backen
     assert_eq!(pids.len(), 4, "one busy tenant used every sub-pool's backend: {pids:?}");
 }
 
-#[tokio::test]
-async fn a_tenant_with_one_unit_waits_for_its_own_backend_rather_than_meet_another() {
-    let test_db = TestDb::new().await;
-    let db = four_single_connection_shards(&test_db).await;
+/// The backend that serves one unit of a quiet tenant while another tenant's unit holds the
+/// quiet tenant's home backend for `hold` (three other backends idle), and how long it waited;
+/// and that home backend.
+async fn served_while_home_is_held(db: &Db, hold: Duration) -> (i32, Duration, i32) {
     let others: Vec<TenantScope> = (0..40).map(|i| scope(&format!("t{i}"))).collect();
     // Serial units of a tenant keep to its home backend (the first test), which opens every
     // sub-pool's connection and tells each tenant's home.
     let mut home_of = Vec::new();
     for tenant in &others {
-        home_of.push(backend_of(&db, tenant).await.expect("a backend"));
+        home_of.push(backend_of(db, tenant).await.expect("a backend"));
     }
     let quiet = scope("quiet");
-    let home = backend_of(&db, &quiet).await.expect("a backend");
+    let home = backend_of(db, &quiet).await.expect("a backend");
     // Another tenant, one unit, holds that backend while three others sit idle.
     let at_home = others[home_of.iter().position(|&p| p == home).expect("a tenant at home there")].clone();
     let (release, released) = tokio::sync::watch::channel(false);
@@ -172,10 +179,11 @@ async fn a_tenant_with_one_unit_waits_for_its_own_backend_rather_than_meet_anoth
         }
         let waiting = async {
             let started = Instant::now();
-            (backend_of(&db, &quiet).await, started.elapsed())
+            let served = backend_of(db, &quiet).await;
+            (served, started.elapsed())
         };
         let releaser = async {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(hold).await;
             release.send_replace(true);
         };
         tokio::join!(waiting, releaser).0
@@ -183,7 +191,29 @@ async fn a_tenant_with_one_unit_waits_for_its_own_backend_rather_than_meet_anoth
     let (holder, (served_by, waited)) = tokio::join!(holder, prober);
     holder.expect("the holder's transaction");
     assert_eq!(*held.lock().expect("lock"), Some(home), "the other tenant held the quiet tenant's backend");
-    let served_by = served_by.expect("served once its backend was free, within the acquire timeout");
+    let served_by = served_by.expect("served within the acquire timeout");
+    (served_by, waited, home)
+}
+
+#[tokio::test]
+async fn a_tenant_with_one_unit_waits_for_its_own_backend_rather_than_meet_another() {
+    let test_db = TestDb::new().await;
+    // The home backend is held for 200 ms, within the tenant's 900 ms home wait.
+    let db = waiting_at_home(&test_db, Duration::from_millis(900)).await;
+    let (served_by, waited, home) = served_while_home_is_held(&db, Duration::from_millis(200)).await;
     assert_eq!(served_by, home, "one unit of a tenant met another backend while its own was busy");
     assert!(waited >= Duration::from_millis(150), "it waited for its backend ({waited:?})");
+}
+
+#[tokio::test]
+async fn a_tenant_held_up_at_home_past_its_home_wait_takes_an_idle_backend_elsewhere() {
+    let test_db = TestDb::new().await;
+    // The home backend is held for 3 s (a slow statement of another tenant), past the 1 s
+    // acquire timeout: waiting at home for it would fail. After 100 ms at home, the quiet
+    // tenant takes one of the three idle backends.
+    let db = waiting_at_home(&test_db, Duration::from_millis(100)).await;
+    let (served_by, waited, home) = served_while_home_is_held(&db, Duration::from_secs(3)).await;
+    assert_ne!(served_by, home, "served by an idle backend of another sub-pool");
+    assert!(waited >= Duration::from_millis(90), "it waited at home first ({waited:?})");
+    assert!(waited < Duration::from_millis(900), "it did not wait for the held backend ({waited:?})");
 }
