@@ -6,12 +6,6 @@ use std::process::ExitCode;
 use tenantry_api::Application;
 use tenantry_config::{Loaded, logging};
 
-/// mimalloc rather than glibc's malloc: a request allocates and frees a few hundred small
-/// blocks, and glibc's were 14% of the server's instructions per request (callgrind,
-/// docs/DESIGN-NOTES.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// A plain Tokio runtime, not actix's: actix-server then gives each worker a Tokio runtime
 /// that is entered while the worker's tasks are dropped, so a request cut off at the shutdown
 /// timeout returns its sqlx connection instead of panicking ("this functionality requires a

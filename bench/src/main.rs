@@ -18,10 +18,6 @@ mod remote;
 mod report;
 mod setup;
 
-/// The server's allocator, so the server this process runs is measured as it ships.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
