@@ -183,11 +183,15 @@ const TENANT_ERRORS: &str =
 const TENANT_THROTTLED: &str = "Data-plane requests refused 429 for a rate or concurrency limit per tenant since start (labelled as the requests)";
 
 /// HELP lines of the counters the service records.
-const DESCRIPTIONS: [(&str, &str); 9] = [
+const DESCRIPTIONS: [(&str, &str); 10] = [
     ("tenantry_http_requests_total", "Requests answered, by route pattern, method and status class"),
     ("tenantry_db_statements_total", "Statements run on every pool"),
     ("tenantry_db_retries_total", "Units of work retried on a live connection after meeting a dead one"),
     ("tenantry_db_unavailable_total", "Units of work refused because the database was unreachable (503)"),
+    (
+        "tenantry_db_spills_total",
+        "Units of work that waited out home_wait_ms at their tenant's sub-pool and took another's connection",
+    ),
     ("tenantry_cache_hits_total", "Cache lookups answered from memory"),
     ("tenantry_cache_misses_total", "Cache lookups that read the database"),
     ("tenantry_cache_evictions_total", "Cache entries dropped for room or age"),

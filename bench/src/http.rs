@@ -120,12 +120,17 @@ async fn measure(
         Server::Here(served) => Some(served.db.statements_run()),
         Server::There => None,
     };
+    let spills = || match &server {
+        Server::Here(served) => Some(served.db.spills()),
+        Server::There => None,
+    };
     let mut single = None;
     // Tenantry's figures at the largest count (its last run), for pgbench's spread runs.
     let most_count = args.tenants.iter().copied().max().unwrap_or(1);
     let mut most = None;
     for &count in &args.tenants {
         let subset = &tenants[..count];
+        let spills_before = spills();
         warm_up(&base, subset).await?;
         let statements_before = statements_run();
         let cpu_before = cpu_snapshot(&server, &bench.url).await;
@@ -150,6 +155,10 @@ async fn measure(
         if let Some(statements) = statements {
             let per_request = statements as f64 / outcome.requests.max(1) as f64;
             figure("http", "statements per request", per_request, "", ctx.clone());
+            let spilled = spills().zip(spills_before).map_or(0, |(after, before)| after - before);
+            // Each one a backend meeting a tenant outside its share (database.home_wait_ms).
+            let label = "units served by another sub-pool, warm-up and run";
+            figure("http", label, spilled as f64, "", ctx.clone());
             figure("http", rss_label(args.load), rss_mib("self").unwrap_or(f64::NAN), "MiB", ctx.clone());
         }
         let cpu = cpu_before.zip(cpu_after).map(|(b, a)| b.per_request_us(&a, outcome.requests));

@@ -190,7 +190,9 @@ pub struct DatabaseSettings {
     /// takes an idle one of another (`home_wait_ms`, milliseconds; 0: at once). Waiting at home
     /// keeps each backend's caches to its own tenants; not waiting for ever there means one
     /// tenant's slow statement holds up the other tenants of its sub-pool for this long at
-    /// most while another connection is free, rather than until they time out.
+    /// most while another connection is free, rather than until they time out. Never more
+    /// than half `acquire_timeout_secs`, so a unit that gives up waiting at home still has
+    /// time to be served elsewhere.
     #[serde(rename = "home_wait_ms", deserialize_with = "values::millis")]
     pub home_wait: Duration,
     /// How long a connection serves before it is closed and replaced, when next handed out

@@ -173,7 +173,7 @@ pub(crate) fn defaults() -> Result<ConfigBuilder<DefaultState>, ConfigError> {
         .set_default("database.pooler_mode", "none")?
         .set_default("database.statement_cache_capacity", 2000)?
         .set_default("database.max_lifetime_secs", 1800)?
-        .set_default("database.home_wait_ms", 50)?
+        .set_default("database.home_wait_ms", 1000)?
         .set_default("tenancy.header", "X-Tenant")?
         .set_default("tenancy.cache_ttl_secs", 30)?
         .set_default("limits.requests_per_second", "unlimited")?

@@ -25,6 +25,9 @@ pub struct Meters {
     pub retries: Counter,
     /// Units of work refused because the database could not be reached (each a 503).
     pub unavailable: Counter,
+    /// Units of work on a tenant pool that waited `database.home_wait_ms` at their tenant's
+    /// sub-pool and took another's connection.
+    pub spills: Counter,
     /// How long each unit of work took, waiting for connections included.
     pub unit_seconds: Histogram,
     /// How long a unit of work on a tenant pool waited for its connection (opening one
@@ -63,6 +66,7 @@ impl Meters {
         Self {
             retries: counter("tenantry_db_retries_total", &[]),
             unavailable: counter("tenantry_db_unavailable_total", &[]),
+            spills: counter("tenantry_db_spills_total", &[]),
             unit_seconds: recorder
                 .register_histogram(&Key::from_name("tenantry_db_unit_duration_seconds"), &METADATA),
             acquire_seconds: recorder

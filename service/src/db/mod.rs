@@ -71,6 +71,8 @@ pub struct Db {
     home_wait: Duration,
     pooler: PoolerMode,
     statements: Arc<AtomicU64>,
+    /// Units of work that went to another sub-pool after their home wait.
+    spills: Arc<AtomicU64>,
     health: Arc<Health>,
     /// How to open a connection outside the pools, to check the database is reachable.
     target: Arc<PgConnectOptions>,
@@ -224,6 +226,13 @@ impl Db {
     /// not): for benchmarks, and for tests that prove a path runs none.
     pub fn statements_run(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    /// How many units of work took another sub-pool's connection after waiting
+    /// `database.home_wait_ms` at their tenant's own: for benchmarks, where each one costs the
+    /// affinity that keeps backends' caches small (also `tenantry_db_spills_total`).
+    pub fn spills(&self) -> u64 {
+        self.spills.load(Ordering::Relaxed)
     }
 
     /// The control pool itself, outside any unit of work: for the migration runner in the

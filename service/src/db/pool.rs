@@ -73,7 +73,7 @@ impl Default for PoolOptions {
             statement_cache: 100,
             tenant_shards: 0,
             max_lifetime: Duration::from_secs(1800),
-            home_wait: Duration::from_millis(50),
+            home_wait: Duration::from_secs(1),
         }
     }
 }
@@ -136,6 +136,7 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Db, ServiceErro
         home_wait: options.home_wait,
         pooler: options.pooler,
         statements,
+        spills: Arc::default(),
         health,
         target,
         meters,

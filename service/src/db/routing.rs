@@ -1,9 +1,11 @@
 //! Tenant-affine routing: which sub-pool serves a tenant's unit of work.
 
 use std::hash::Hasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool::managed::{PoolError, TimeoutType, Timeouts};
+use metrics::Counter;
 use sea_orm::sqlx;
 
 use super::tenant_pool::{Pooled, TenantPool};
@@ -16,6 +18,8 @@ pub(super) struct Elsewhere<'a> {
     shards: &'a [TenantPool],
     home: usize,
     after: Duration,
+    /// Counts each unit that went elsewhere: for benchmarks ([`Db::spills`]) and `/metrics`.
+    spills: (&'a AtomicU64, &'a Counter),
 }
 
 impl Db {
@@ -55,7 +59,8 @@ impl Db {
         let home_pool = &self.shards[home];
         let home_status = home_pool.status();
         if users(&home_status) < home_status.max_size || scope.in_flight() <= home_status.max_size {
-            let elsewhere = Elsewhere { shards: &self.shards, home, after: self.home_wait };
+            let spills = (&*self.spills, &self.meters.spills);
+            let elsewhere = Elsewhere { shards: &self.shards, home, after: self.home_wait, spills };
             return tenant(home_pool, Some(elsewhere));
         }
         tenant(least_wanted(&self.shards, home), None)
@@ -63,19 +68,18 @@ impl Db {
 }
 
 /// A connection of `pool`, waiting at most the pool's acquire timeout in all. With
-/// `elsewhere`, after waiting `elsewhere.after` at home it takes a connection of the other
+/// `elsewhere`, after waiting `elsewhere.after` at home (and never more than half the acquire
+/// timeout, so that going elsewhere always has time left) it takes a connection of the other
 /// sub-pool with the most to spare, if any has an idle one or room to open one, and otherwise
 /// goes on waiting at home for the rest of the timeout.
 pub(super) async fn get(
     pool: &TenantPool,
     elsewhere: Option<Elsewhere<'_>>,
 ) -> Result<Pooled, PoolError<sqlx::Error>> {
-    let Some(Elsewhere { shards, home, after }) = elsewhere else { return pool.get().await };
+    let Some(Elsewhere { shards, home, after, spills }) = elsewhere else { return pool.get().await };
     let timeouts = pool.timeouts();
-    let total = timeouts.wait.unwrap_or(Duration::MAX);
-    if after >= total {
-        return pool.get().await;
-    }
+    let Some(total) = timeouts.wait else { return pool.get().await };
+    let after = after.min(total / 2);
     match pool.timeout_get(&Timeouts { wait: Some(after), ..timeouts }).await {
         Err(PoolError::Timeout(TimeoutType::Wait)) => {}
         done => return done,
@@ -83,6 +87,8 @@ pub(super) async fn get(
     let other = least_wanted(shards, home);
     let rest = Timeouts { wait: Some(total - after), ..timeouts };
     if !std::ptr::eq(other, pool) && spare(other) > 0 {
+        spills.0.fetch_add(1, Ordering::Relaxed);
+        spills.1.increment(1);
         return other.timeout_get(&rest).await;
     }
     pool.timeout_get(&rest).await

@@ -198,11 +198,12 @@ async fn served_while_home_is_held(db: &Db, hold: Duration) -> (i32, Duration, i
 #[tokio::test]
 async fn a_tenant_with_one_unit_waits_for_its_own_backend_rather_than_meet_another() {
     let test_db = TestDb::new().await;
-    // The home backend is held for 200 ms, within the tenant's 900 ms home wait.
-    let db = waiting_at_home(&test_db, Duration::from_millis(900)).await;
+    // The home backend is held for 200 ms, within the tenant's 400 ms home wait.
+    let db = waiting_at_home(&test_db, Duration::from_millis(400)).await;
     let (served_by, waited, home) = served_while_home_is_held(&db, Duration::from_millis(200)).await;
     assert_eq!(served_by, home, "one unit of a tenant met another backend while its own was busy");
     assert!(waited >= Duration::from_millis(150), "it waited for its backend ({waited:?})");
+    assert_eq!(db.spills(), 0, "no unit went elsewhere");
 }
 
 #[tokio::test]
@@ -216,4 +217,18 @@ async fn a_tenant_held_up_at_home_past_its_home_wait_takes_an_idle_backend_elsew
     assert_ne!(served_by, home, "served by an idle backend of another sub-pool");
     assert!(waited >= Duration::from_millis(90), "it waited at home first ({waited:?})");
     assert!(waited < Duration::from_millis(900), "it did not wait for the held backend ({waited:?})");
+    assert_eq!(db.spills(), 1, "the one unit that went elsewhere is counted");
+}
+
+#[tokio::test]
+async fn a_home_wait_as_long_as_the_acquire_timeout_still_leaves_time_to_go_elsewhere() {
+    let test_db = TestDb::new().await;
+    // A 5 s home wait against the 1 s acquire timeout: waiting it out would always fail, so the
+    // tenant waits half the timeout at home and then takes an idle backend elsewhere.
+    let db = waiting_at_home(&test_db, Duration::from_secs(5)).await;
+    let (served_by, waited, home) = served_while_home_is_held(&db, Duration::from_secs(3)).await;
+    assert_ne!(served_by, home, "served by an idle backend of another sub-pool");
+    assert!(waited >= Duration::from_millis(450), "it waited half the acquire timeout at home ({waited:?})");
+    assert!(waited < Duration::from_millis(950), "it was served before the acquire timeout ({waited:?})");
+    assert_eq!(db.spills(), 1);
 }
