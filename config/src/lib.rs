@@ -187,7 +187,7 @@ pub struct DatabaseSettings {
     /// measurements.
     pub tenant_shards: Option<u32>,
     /// How long a tenant's unit of work waits for a connection of its own sub-pool before it
-    /// takes an idle one of another (`home_wait_ms`, milliseconds; 0: at once). Waiting at home
+    /// takes the first one any sub-pool frees (`home_wait_ms`, milliseconds; 0: at once). Waiting at home
     /// keeps each backend's caches to its own tenants; not waiting for ever there means one
     /// tenant's slow statement holds up the other tenants of its sub-pool for this long at
     /// most while another connection is free, rather than until they time out. Never more

@@ -67,7 +67,7 @@ pub struct Db {
     control: DatabaseConnection,
     /// The tenant pools: one, or the tenant-affine sub-pools (see [`PoolOptions::tenant_shards`]).
     shards: Arc<Vec<TenantPool>>,
-    /// How long a tenant waits at home before it takes another sub-pool's idle connection.
+    /// How long a tenant waits at home before it takes the first connection any sub-pool frees.
     home_wait: Duration,
     pooler: PoolerMode,
     statements: Arc<AtomicU64>,

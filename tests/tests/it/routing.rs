@@ -232,3 +232,75 @@ async fn a_home_wait_as_long_as_the_acquire_timeout_still_leaves_time_to_go_else
     assert!(waited < Duration::from_millis(950), "it was served before the acquire timeout ({waited:?})");
     assert_eq!(db.spills(), 1);
 }
+
+// Threads of their own, as the server's workers are: the units give up waiting at home at the
+// same moment, not one after another on one thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn units_held_up_at_home_together_are_all_served_by_the_connection_another_sub_pool_frees() {
+    let test_db = TestDb::new().await;
+    // Two sub-pools of one connection: one held by a slow unit, the other free.
+    let options = PoolOptions {
+        max_connections: 2,
+        tenant_shards: 2,
+        acquire_timeout: Duration::from_secs(1),
+        home_wait: Duration::from_millis(100),
+        ..PoolOptions::default()
+    };
+    let db = connect(test_db.url(), &options).await.expect("pool");
+    let tenants: Vec<TenantScope> = (0..40).map(|i| scope(&format!("t{i}"))).collect();
+    let mut home_of = Vec::new();
+    for tenant in &tenants {
+        home_of.push(backend_of(&db, tenant).await.expect("a backend"));
+    }
+    let held_home = home_of[0];
+    // Six tenants at home where tenants[0]'s unit will hold the one connection.
+    let sharing: Vec<&TenantScope> = tenants
+        .iter()
+        .zip(&home_of)
+        .skip(1)
+        .filter(|&(_, &home)| home == held_home)
+        .map(|(t, _)| t)
+        .take(6)
+        .collect();
+    assert_eq!(sharing.len(), 6, "40 tenants over 2 sub-pools give six that share one");
+
+    let (release, released) = tokio::sync::watch::channel(false);
+    let held = std::sync::Mutex::new(false);
+    let holder = db.atomic(&tenants[0], async |tx| {
+        pid(tx).await?;
+        *held.lock().expect("lock") = true;
+        released.clone().wait_for(|done| *done).await.expect("the sender lives");
+        Ok(())
+    });
+    let prober = async {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !*held.lock().expect("lock") {
+            assert!(Instant::now() < deadline, "the holder never got its connection");
+            tokio::task::yield_now().await;
+        }
+        // All six at once: they give up waiting at home together, and the other sub-pool's one
+        // connection must serve them one after another, not the first alone.
+        let units = sharing.iter().map(|&tenant| {
+            let (db, tenant) = (db.clone(), tenant.clone());
+            tokio::spawn(async move {
+                let started = Instant::now();
+                (backend_of(&db, &tenant).await, started.elapsed())
+            })
+        });
+        let served: Vec<_> = futures::future::join_all(units)
+            .await
+            .into_iter()
+            .map(|unit| unit.expect("the unit ran"))
+            .collect();
+        release.send_replace(true);
+        served
+    };
+    let (holder, served) = tokio::join!(holder, prober);
+    holder.expect("the holder's transaction");
+    for (served_by, waited) in served {
+        let served_by = served_by.expect("served within the acquire timeout");
+        assert_ne!(served_by, held_home, "served by the other sub-pool's backend");
+        assert!(waited < Duration::from_millis(900), "served soon after the home wait ({waited:?})");
+    }
+    assert_eq!(db.spills(), 6, "each of the six counted");
+}
