@@ -26,7 +26,7 @@ use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::header::Header;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{Content, Object, Ref, RefOr, Required, Response, Type};
+use utoipa::openapi::{Content, Object, ObjectBuilder, Ref, RefOr, Required, Response, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::Problem;
@@ -275,16 +275,22 @@ fn mark_required(header: &mut Header) {
 }
 
 /// Documents the optional tenant header of a data-plane operation.
+/// What the tenant header may hold: one value of visible ASCII (and spaces and tabs), no comma
+/// ([`crate::extract`] refuses anything else with 400, before comparing it with the key's
+/// tenant).
+const TENANT_HEADER_PATTERN: &str = r"^[\t\x20-\x2b\x2d-\x7e]*$";
+
 fn add_tenant_header(operation: &mut Operation, tenant_header: &str) {
     let header = ParameterBuilder::new()
         .name(tenant_header)
         .parameter_in(ParameterIn::Header)
         .required(Required::False)
         .description(Some(
-            "The tenant this request is for. Optional: the API key determines the tenant, and a \
-             header naming another tenant is refused (403).",
+            "The tenant this request is for, by slug. Optional: the API key determines the \
+             tenant, and a header naming another tenant is refused (403). ASCII, one value: a \
+             comma (a list) or any other byte is refused (400).",
         ))
-        .schema(Some(Object::with_type(Type::String)))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String).pattern(Some(TENANT_HEADER_PATTERN))))
         .build();
     operation.parameters.get_or_insert_with(Vec::new).push(RefOr::T(header));
 }

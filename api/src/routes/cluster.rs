@@ -63,8 +63,12 @@ impl From<NodeLoad> for NodeBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MoveTenant {
-    /// The target node, `host:port` as `GET /cluster` lists it.
-    #[schema(example = "10.0.0.8:5432")]
+    /// The target node, `host:port` as `GET /cluster` lists it: a host of 1 to 255 visible
+    /// ASCII characters, a port of 1 to 65535.
+    #[schema(
+        example = "10.0.0.8:5432",
+        pattern = r"^[!-~]{1,255}:0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"
+    )]
     node: String,
 }
 

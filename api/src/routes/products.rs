@@ -27,10 +27,15 @@ use crate::startup::AppState;
 #[serde(deny_unknown_fields)]
 struct CreateProduct {
     /// 1 to 200 characters, not blank, one line (no tabs, line breaks or control characters).
-    #[schema(example = "Widget", min_length = 1, max_length = 200)]
+    #[schema(
+        example = "Widget",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
     /// At most 10,000 characters; no control characters but newlines and tabs.
-    #[schema(max_length = 10_000)]
+    #[schema(max_length = 10_000, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     description: Option<String>,
     /// Decimal string with at most two decimals, 0 to 9999999999.99 (a JSON number, a sign or
     /// an exponent is refused).
@@ -45,11 +50,11 @@ struct CreateProduct {
 struct UpdateProduct {
     /// 1 to 200 characters, not blank, one line (no tabs, line breaks or control characters).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$")]
     name: Option<Option<String>>,
     /// At most 10,000 characters; `null` clears it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 10_000)]
+    #[schema(value_type = Option<String>, max_length = 10_000, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     description: Option<Option<String>>,
     /// Decimal string with at most two decimals, 0 to 9999999999.99 (a JSON number, a sign or
     /// an exponent is refused).

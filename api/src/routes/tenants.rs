@@ -31,7 +31,12 @@ struct CreateTenant {
     #[schema(example = "acme", pattern = "^[a-z][a-z0-9_]{0,39}$")]
     slug: String,
     /// Display name, 1 to 200 characters, not blank, one line.
-    #[schema(example = "Acme Ltd", min_length = 1, max_length = 200)]
+    #[schema(
+        example = "Acme Ltd",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
 }
 
@@ -45,7 +50,7 @@ struct UpdateTenant {
     slug: Option<Option<String>>,
     /// New display name, 1 to 200 characters, not blank, one line.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$")]
     name: Option<Option<String>>,
     /// `suspended` refuses the tenant's data-plane requests (403) and keeps its data;
     /// `active` serves them again.

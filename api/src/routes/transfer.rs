@@ -41,7 +41,11 @@ struct ImportQuery {
     #[param(pattern = "^[a-z][a-z0-9_]{0,39}$")]
     into: Option<String>,
     /// The new tenant's display name (default: its slug); only with `slug`.
-    #[param(min_length = 1, max_length = 200)]
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
 }
 

@@ -34,12 +34,17 @@ pub struct Node {
 }
 
 impl Node {
-    /// Parses `host:port` (the last `:` splits, so the host may hold none; the port is 1..=65535).
+    /// Parses `host:port`: the last `:` splits (so an IPv6 host keeps its colons), the host is
+    /// 1 to 255 visible ASCII characters (a DNS name, an address), the port digits only,
+    /// 1..=65535 (the OpenAPI document's pattern says the same).
     pub fn parse(s: &str) -> Result<Self, ServiceError> {
         let invalid = || ServiceError::Invalid(format!("node {s:?} must be host:port, e.g. 10.0.0.7:5432"));
         let (host, port) = s.rsplit_once(':').ok_or_else(invalid)?;
+        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
         let port: u16 = port.parse().map_err(|_| invalid())?;
-        if host.is_empty() || port == 0 || host.len() > 255 || host.chars().any(char::is_whitespace) {
+        if host.is_empty() || port == 0 || host.len() > 255 || !host.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(invalid());
         }
         Ok(Self { host: host.to_owned(), port })
@@ -282,8 +287,20 @@ mod tests {
 
     #[test]
     fn a_node_without_a_valid_port_or_host_is_refused() {
-        for bad in ["", "host", "host:", ":5432", "host:0", "host:65536", "host:-1", "ho st:5432", "host:54x"]
-        {
+        for bad in [
+            "",
+            "host",
+            "host:",
+            ":5432",
+            "host:0",
+            "host:65536",
+            "host:-1",
+            "ho st:5432",
+            "host:54x",
+            "host:+80",
+            "h\u{f4}st:5432",
+            "host:\u{661}",
+        ] {
             assert!(Node::parse(bad).is_err(), "{bad:?} was accepted");
         }
     }

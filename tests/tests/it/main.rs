@@ -18,6 +18,7 @@ mod migrations;
 mod openapi;
 mod orders;
 mod parameters;
+mod patterns;
 mod products;
 mod proven_isolation;
 mod rename;
