@@ -107,7 +107,7 @@ pub struct MetricsSettings {
     /// How many of the busiest tenants get a `tenant` label value of their own; every other
     /// tenant is counted under `other`, so a scrape holds at most this many + 1 tenant series
     /// per metric, however many tenants there are.
-    #[serde(default = "default_top_tenants")]
+    #[serde(default = "default_top_tenants", deserialize_with = "values::whole")]
     pub top_tenants: usize,
 }
 
@@ -138,8 +138,10 @@ pub struct ServerSettings {
     /// Address to bind, e.g. `127.0.0.1` or `0.0.0.0`.
     pub host: String,
     /// Port to bind; 0 picks a free one (tests).
+    #[serde(deserialize_with = "values::whole")]
     pub port: u16,
     /// Worker threads; 0 means one per core.
+    #[serde(deserialize_with = "values::whole")]
     pub workers: usize,
     /// How long a stopping server (SIGINT, SIGTERM or its stop handle) gives in-flight
     /// requests to finish before it cuts them off (`shutdown_timeout_secs`, seconds).
@@ -185,6 +187,7 @@ pub struct DatabaseSettings {
     /// has more requests in flight than its sub-pool has connections may use any of them
     /// (bound it with `limits.max_concurrent_requests`). See docs/DESIGN-NOTES.md for the
     /// measurements.
+    #[serde(default, deserialize_with = "values::optional_whole")]
     pub tenant_shards: Option<u32>,
     /// How long a tenant's unit of work waits for a connection of its own sub-pool before it
     /// takes the first one any sub-pool frees (`home_wait_ms`, milliseconds; 0: at once). Waiting at home

@@ -337,3 +337,50 @@ fn a_limit_out_of_range_or_not_a_number_is_refused_naming_its_key() {
         assert!(message.contains(&format!("limits.{field}")), "{key}={value}: {message}");
     }
 }
+
+/// Every setting that is a count or a duration in whole units, by its key under its table.
+const COUNTS: &[(&str, &str)] = &[
+    ("server", "port"),
+    ("server", "workers"),
+    ("server", "shutdown_timeout_secs"),
+    ("database", "max_connections"),
+    ("database", "acquire_timeout_secs"),
+    ("database", "statement_timeout_ms"),
+    ("database", "statement_cache_capacity"),
+    ("database", "tenant_shards"),
+    ("database", "max_lifetime_secs"),
+    ("database", "home_wait_ms"),
+    ("tenancy", "cache_ttl_secs"),
+    ("metrics", "top_tenants"),
+    ("transfer", "max_archive_bytes"),
+];
+
+#[test]
+fn a_count_written_as_a_fraction_an_exponent_or_past_its_type_is_refused_naming_the_key() {
+    for (table, key) in COUNTS {
+        let var = format!("APP__{}__{}", table.to_uppercase(), key.to_uppercase());
+        // The config crate reads each as a float, or as text when it is no number at all, and
+        // would round, scale or cut it into an integer.
+        for bad in ["1.5", "600.9", "1e3", "99999999999999999999", "-1", "12abc"] {
+            let err = Settings::load_from(vars(&[(&var, bad)])).expect_err(&format!("{var}={bad}"));
+            let message = err.to_string();
+            assert!(message.contains(&format!("{table}.{key}")), "{var}={bad}: {message}");
+            assert!(message.contains("whole number"), "{var}={bad}: {message}");
+        }
+        let err = load_file(key, &format!("[{table}]\n{key} = 2.5\n")).expect_err(key);
+        assert!(err.to_string().contains("whole number"), "{key} = 2.5: {err}");
+        // A whole number is taken.
+        Settings::load_from(vars(&[(&var, "7")])).expect(&var);
+    }
+    let err = Settings::load_from(vars(&[("APP__SERVER__PORT", "65536")])).expect_err("past u16");
+    assert!(err.to_string().contains("from 0 to 65535"), "{err}");
+    let settings =
+        Settings::load_from(vars(&[("APP__DATABASE__HOME_WAIT_MS", "1500"), ("APP__SERVER__PORT", "8081")]))
+            .expect("whole numbers");
+    assert_eq!(settings.database.home_wait, std::time::Duration::from_millis(1500));
+    assert_eq!(settings.server.port, 8081);
+    let settings =
+        Settings::load_from(vars(&[("APP__DATABASE__TENANT_SHARDS", "3")])).expect("a number of shards");
+    assert_eq!(settings.database.tenant_shards, Some(3));
+    assert_eq!(Settings::load_from(vars(&[])).expect("defaults").database.tenant_shards, None);
+}

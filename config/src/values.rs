@@ -1,10 +1,13 @@
 //! Setting values that are parsed, not just read, so a bad one fails at start-up.
 
+use std::fmt;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use derive_more::{Display, Error};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde::de::{Unexpected, Visitor};
 
 /// Why a setting's value was refused.
 #[derive(Debug, Display, Error)]
@@ -47,14 +50,90 @@ impl TryFrom<String> for PoolerMode {
     }
 }
 
+/// An unsigned integer type a count setting is read into.
+pub(crate) trait Count: TryFrom<u64> + Copy + Default + PartialEq {
+    /// Its largest value.
+    const MAX: u64;
+}
+
+impl Count for u16 {
+    const MAX: u64 = u16::MAX as u64;
+}
+
+impl Count for u32 {
+    const MAX: u64 = u32::MAX as u64;
+}
+
+impl Count for u64 {
+    const MAX: u64 = u64::MAX;
+}
+
+impl Count for usize {
+    const MAX: u64 = usize::MAX as u64;
+}
+
+/// A whole number that fits `T`, and nothing else. Read as `T` itself, a setting would take
+/// what the `config` crate makes of other numbers: `1.5` rounded, `1e3` as 1,000, a number
+/// past 64 bits (read as a float) cut to the largest; each is a mistake to report, not guess at.
+struct Whole<T>(T);
+
+impl<'de, T: Count> Deserialize<'de> for Whole<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(WholeVisitor(PhantomData)).map(Whole)
+    }
+}
+
+struct WholeVisitor<T>(PhantomData<T>);
+
+impl<T: Count> WholeVisitor<T> {
+    fn fit<E: serde::de::Error>(&self, n: u64) -> Result<T, E> {
+        T::try_from(n).map_err(|_| E::invalid_value(Unexpected::Unsigned(n), self))
+    }
+}
+
+impl<T: Count> Visitor<'_> for WholeVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a whole number from 0 to {}", T::MAX)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<T, E> {
+        self.fit(n)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<T, E> {
+        let n = u64::try_from(n).map_err(|_| E::invalid_value(Unexpected::Signed(n), &self))?;
+        self.fit(n)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<T, E> {
+        Err(E::invalid_value(Unexpected::Float(n), &self))
+    }
+
+    /// A value the environment gave that did not parse as a number.
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+        let n = text.parse::<u64>().map_err(|_| E::invalid_value(Unexpected::Str(text), &self))?;
+        self.fit(n)
+    }
+}
+
+/// Deserializes a count: a whole number that fits `T`.
+pub(crate) fn whole<'de, D: serde::Deserializer<'de>, T: Count>(deserializer: D) -> Result<T, D::Error> {
+    Whole::deserialize(deserializer).map(|Whole(n)| n)
+}
+
+/// Deserializes an optional count (absent: `None`).
+pub(crate) fn optional_whole<'de, D: serde::Deserializer<'de>, T: Count>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    Option::<Whole<T>>::deserialize(deserializer).map(|n| n.map(|Whole(n)| n))
+}
+
 /// Deserializes a count or duration that must not be zero, keeping its plain type (0 would
 /// mean an empty pool, an instant timeout or no limit at all, never what was meant).
-pub(crate) fn nonzero<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de> + Default + PartialEq,
-{
-    let value = T::deserialize(deserializer)?;
+pub(crate) fn nonzero<'de, D: serde::Deserializer<'de>, T: Count>(deserializer: D) -> Result<T, D::Error> {
+    let value = whole::<D, T>(deserializer)?;
     if value == T::default() {
         return Err(serde::de::Error::custom("must be at least 1, not 0"));
     }
@@ -63,7 +142,7 @@ where
 
 /// Deserializes a whole number of seconds.
 pub(crate) fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    u64::deserialize(deserializer).map(Duration::from_secs)
+    whole::<D, u64>(deserializer).map(Duration::from_secs)
 }
 
 /// Deserializes a whole number of seconds, at least 1.
@@ -75,7 +154,7 @@ pub(crate) fn nonzero_seconds<'de, D: serde::Deserializer<'de>>(
 
 /// Deserializes a whole number of milliseconds.
 pub(crate) fn millis<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    u64::deserialize(deserializer).map(Duration::from_millis)
+    whole::<D, u64>(deserializer).map(Duration::from_millis)
 }
 
 /// Deserializes a whole number of milliseconds, at least 1.
@@ -88,7 +167,7 @@ pub(crate) fn nonzero_millis<'de, D: serde::Deserializer<'de>>(
 /// Deserializes `database.statement_cache_capacity`, refusing 0 with the reason: in sqlx 0.9
 /// a capacity of 0 does not turn the cache off, it stops statements from ever being closed.
 pub(crate) fn statement_cache<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
-    match usize::deserialize(deserializer)? {
+    match whole::<D, usize>(deserializer)? {
         0 => Err(serde::de::Error::custom(
             "must be at least 1: a capacity of 0 does not turn sqlx's statement cache off, it leaks \
              every statement on the server (pooler_mode = transaction is the mode that caches none)",
