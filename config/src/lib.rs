@@ -141,7 +141,7 @@ pub struct ServerSettings {
     #[serde(deserialize_with = "values::whole")]
     pub port: u16,
     /// Worker threads; 0 means one per core.
-    #[serde(deserialize_with = "values::whole")]
+    #[serde(deserialize_with = "values::workers")]
     pub workers: usize,
     /// How long a stopping server (SIGINT, SIGTERM or its stop handle) gives in-flight
     /// requests to finish before it cuts them off (`shutdown_timeout_secs`, seconds).
@@ -160,7 +160,7 @@ pub struct DatabaseSettings {
     /// `tenant_shards` is 0 or 1; with `tenant_shards` unset, one sub-pool per connection;
     /// otherwise split over `min(tenant_shards, max_connections)` sub-pools, as evenly as they
     /// divide (12 over 5: 3, 3, 2, 2, 2); a control pool of 2 beside them.
-    #[serde(deserialize_with = "values::nonzero")]
+    #[serde(deserialize_with = "values::connections")]
     pub max_connections: u32,
     /// How long a request waits for a free connection before failing (`acquire_timeout_secs`,
     /// seconds, at least 1); also how long start-up waits for the database to answer before
@@ -170,7 +170,7 @@ pub struct DatabaseSettings {
     /// How long any one statement may run before Postgres cancels it (`statement_timeout_ms`,
     /// milliseconds, at least 1; 0 would mean no limit); set on every connection at start-up,
     /// so no request can hold a connection indefinitely.
-    #[serde(rename = "statement_timeout_ms", deserialize_with = "values::nonzero_millis")]
+    #[serde(rename = "statement_timeout_ms", deserialize_with = "values::statement_timeout")]
     pub statement_timeout: Duration,
     /// What sits between the service and Postgres.
     pub pooler_mode: PoolerMode,

@@ -384,3 +384,29 @@ fn a_count_written_as_a_fraction_an_exponent_or_past_its_type_is_refused_naming_
     assert_eq!(settings.database.tenant_shards, Some(3));
     assert_eq!(Settings::load_from(vars(&[])).expect("defaults").database.tenant_shards, None);
 }
+
+#[test]
+fn counts_and_durations_past_what_can_run_are_refused_naming_the_key_and_the_bound() {
+    for (var, key, bad, bound) in [
+        ("APP__DATABASE__MAX_CONNECTIONS", "database.max_connections", "10001", "10000"),
+        ("APP__SERVER__WORKERS", "server.workers", "513", "512"),
+        ("APP__DATABASE__STATEMENT_TIMEOUT_MS", "database.statement_timeout_ms", "2147483648", "2147483647"),
+        ("APP__DATABASE__ACQUIRE_TIMEOUT_SECS", "database.acquire_timeout_secs", "31536001", "31536000"),
+        ("APP__DATABASE__MAX_LIFETIME_SECS", "database.max_lifetime_secs", "31536001", "31536000"),
+        ("APP__DATABASE__HOME_WAIT_MS", "database.home_wait_ms", "31536000001", "31536000000"),
+        ("APP__TENANCY__CACHE_TTL_SECS", "tenancy.cache_ttl_secs", "9223372036854775807", "31536000"),
+        ("APP__SERVER__SHUTDOWN_TIMEOUT_SECS", "server.shutdown_timeout_secs", "31536001", "31536000"),
+        (
+            "APP__TRANSFER__MAX_ARCHIVE_BYTES",
+            "transfer.max_archive_bytes",
+            "18446744073709551615",
+            "9223372036854775807",
+        ),
+    ] {
+        let err = Settings::load_from(vars(&[(var, bad)])).expect_err(&format!("{var}={bad}"));
+        let message = err.to_string();
+        assert!(message.contains(key) && message.contains(&format!("to {bound}")), "{var}={bad}: {message}");
+        let settings = Settings::load_from(vars(&[(var, bound)]));
+        assert!(settings.is_ok(), "{var}={bound}: {:?}", settings.err());
+    }
+}

@@ -72,30 +72,55 @@ impl Count for usize {
     const MAX: u64 = usize::MAX as u64;
 }
 
-/// A whole number that fits `T`, and nothing else. Read as `T` itself, a setting would take
-/// what the `config` crate makes of other numbers: `1.5` rounded, `1e3` as 1,000, a number
-/// past 64 bits (read as a float) cut to the largest; each is a mistake to report, not guess at.
-struct Whole<T>(T);
+/// Longest duration any setting may be, in seconds: a year. Longer ones are mistakes, and some
+/// would not run at all (a cache's lifetime past 1,000 years panics in moka, a wait past the
+/// clock's range overflows it).
+const MAX_DURATION_SECS: u64 = 365 * 24 * 60 * 60;
 
-impl<'de, T: Count> Deserialize<'de> for Whole<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(WholeVisitor(PhantomData)).map(Whole)
-    }
+/// Most connections the pools may be given: beyond what any Postgres serves (its own
+/// `max_connections` is a few hundred in practice), and each sub-pool is made at start-up.
+const MAX_CONNECTIONS: u64 = 10_000;
+
+/// Most HTTP worker threads: actix-server's own limit (it panics past it).
+const MAX_WORKERS: u64 = 512;
+
+/// Longest `statement_timeout` Postgres takes, in milliseconds (an `int`).
+const MAX_STATEMENT_TIMEOUT_MS: u64 = i32::MAX as u64;
+
+/// A whole number from `min` to `max` (and within `T`), and nothing else. Read as `T` itself,
+/// a setting would take what the `config` crate makes of other numbers: `1.5` rounded, `1e3`
+/// as 1,000, a number past 63 bits (read as a float) cut to the largest; each is a mistake to
+/// report, not guess at.
+struct Whole<T> {
+    min: u64,
+    max: u64,
+    into: PhantomData<T>,
 }
 
-struct WholeVisitor<T>(PhantomData<T>);
+impl<T: Count> Whole<T> {
+    /// At most `max`, `T`'s largest, and `i64::MAX`: the config crate holds integers as `i64`
+    /// and reads larger ones as floats.
+    fn new(min: u64, max: u64) -> Self {
+        Self { min, max: max.min(T::MAX).min(i64::MAX as u64), into: PhantomData }
+    }
 
-impl<T: Count> WholeVisitor<T> {
     fn fit<E: serde::de::Error>(&self, n: u64) -> Result<T, E> {
+        if !(self.min..=self.max).contains(&n) {
+            return Err(E::invalid_value(Unexpected::Unsigned(n), self));
+        }
         T::try_from(n).map_err(|_| E::invalid_value(Unexpected::Unsigned(n), self))
     }
+
+    fn read<'de, D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+        deserializer.deserialize_any(self)
+    }
 }
 
-impl<T: Count> Visitor<'_> for WholeVisitor<T> {
+impl<T: Count> Visitor<'_> for Whole<T> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a whole number from 0 to {}", T::MAX)
+        write!(f, "a whole number from {} to {}", self.min, self.max)
     }
 
     fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<T, E> {
@@ -120,54 +145,80 @@ impl<T: Count> Visitor<'_> for WholeVisitor<T> {
 
 /// Deserializes a count: a whole number that fits `T`.
 pub(crate) fn whole<'de, D: serde::Deserializer<'de>, T: Count>(deserializer: D) -> Result<T, D::Error> {
-    Whole::deserialize(deserializer).map(|Whole(n)| n)
+    Whole::new(0, u64::MAX).read(deserializer)
+}
+
+/// An optional count (absent: `None`).
+struct OptionalWhole<T>(T);
+
+impl<'de, T: Count> Deserialize<'de> for OptionalWhole<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        whole(deserializer).map(Self)
+    }
 }
 
 /// Deserializes an optional count (absent: `None`).
 pub(crate) fn optional_whole<'de, D: serde::Deserializer<'de>, T: Count>(
     deserializer: D,
 ) -> Result<Option<T>, D::Error> {
-    Option::<Whole<T>>::deserialize(deserializer).map(|n| n.map(|Whole(n)| n))
+    Option::<OptionalWhole<T>>::deserialize(deserializer).map(|n| n.map(|OptionalWhole(n)| n))
 }
 
-/// Deserializes a count or duration that must not be zero, keeping its plain type (0 would
-/// mean an empty pool, an instant timeout or no limit at all, never what was meant).
+/// Deserializes a count that must not be zero (0 would mean an empty pool, an instant timeout
+/// or no limit at all, never what was meant).
 pub(crate) fn nonzero<'de, D: serde::Deserializer<'de>, T: Count>(deserializer: D) -> Result<T, D::Error> {
-    let value = whole::<D, T>(deserializer)?;
-    if value == T::default() {
-        return Err(serde::de::Error::custom("must be at least 1, not 0"));
+    Whole::new(0, u64::MAX).read(deserializer).and_then(at_least_one)
+}
+
+fn at_least_one<T: Count, E: serde::de::Error>(n: T) -> Result<T, E> {
+    if n == T::default() {
+        return Err(E::custom("must be at least 1, not 0"));
     }
-    Ok(value)
+    Ok(n)
 }
 
-/// Deserializes a whole number of seconds.
+/// Deserializes `database.max_connections`: 1 to 10,000.
+pub(crate) fn connections<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    Whole::new(0, MAX_CONNECTIONS).read(deserializer).and_then(at_least_one)
+}
+
+/// Deserializes `server.workers`: 0 (one per core) to 512.
+pub(crate) fn workers<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    Whole::new(0, MAX_WORKERS).read(deserializer)
+}
+
+/// Deserializes a whole number of seconds, at most a year.
 pub(crate) fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    whole::<D, u64>(deserializer).map(Duration::from_secs)
+    Whole::<u64>::new(0, MAX_DURATION_SECS).read(deserializer).map(Duration::from_secs)
 }
 
-/// Deserializes a whole number of seconds, at least 1.
+/// Deserializes a whole number of seconds, 1 to a year.
 pub(crate) fn nonzero_seconds<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Duration, D::Error> {
-    nonzero::<D, u64>(deserializer).map(Duration::from_secs)
+    Whole::<u64>::new(0, MAX_DURATION_SECS).read(deserializer).and_then(at_least_one).map(Duration::from_secs)
 }
 
-/// Deserializes a whole number of milliseconds.
+/// Deserializes a whole number of milliseconds, at most a year.
 pub(crate) fn millis<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    whole::<D, u64>(deserializer).map(Duration::from_millis)
+    Whole::<u64>::new(0, MAX_DURATION_SECS * 1000).read(deserializer).map(Duration::from_millis)
 }
 
-/// Deserializes a whole number of milliseconds, at least 1.
-pub(crate) fn nonzero_millis<'de, D: serde::Deserializer<'de>>(
+/// Deserializes `database.statement_timeout_ms`: 1 to 2,147,483,647 milliseconds, the most
+/// Postgres' `statement_timeout` takes.
+pub(crate) fn statement_timeout<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Duration, D::Error> {
-    nonzero::<D, u64>(deserializer).map(Duration::from_millis)
+    Whole::<u64>::new(0, MAX_STATEMENT_TIMEOUT_MS)
+        .read(deserializer)
+        .and_then(at_least_one)
+        .map(Duration::from_millis)
 }
 
 /// Deserializes `database.statement_cache_capacity`, refusing 0 with the reason: in sqlx 0.9
 /// a capacity of 0 does not turn the cache off, it stops statements from ever being closed.
 pub(crate) fn statement_cache<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
-    match whole::<D, usize>(deserializer)? {
+    match Whole::<usize>::new(0, u64::MAX).read(deserializer)? {
         0 => Err(serde::de::Error::custom(
             "must be at least 1: a capacity of 0 does not turn sqlx's statement cache off, it leaks \
              every statement on the server (pooler_mode = transaction is the mode that caches none)",
