@@ -17,10 +17,12 @@ use crate::startup::AppState;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct AuditQuery {
-    /// Entries that named this slug, or concern the tenant that carries it now.
+    /// Entries that named this slug, or concern the tenant that carries it now (no NUL
+    /// character).
+    #[param(pattern = r"^[^\x00]*$")]
     tenant: Option<String>,
-    /// Entries of this action, e.g. `tenant.provision`.
-    #[param(example = "tenant.update")]
+    /// Entries of this action, e.g. `tenant.provision` (no NUL character).
+    #[param(example = "tenant.update", pattern = r"^[^\x00]*$")]
     action: Option<String>,
     /// Entries at or after this time (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]

@@ -93,7 +93,8 @@ struct ProductsQuery {
     /// Rows to skip (default 0).
     #[param(minimum = 0)]
     offset: Option<i64>,
-    /// Only products whose name contains this, ignoring case.
+    /// Only products whose name contains this, ignoring case (no NUL character).
+    #[param(pattern = r"^[^\x00]*$")]
     q: Option<String>,
 }
 

@@ -1,9 +1,8 @@
-//! The patterns the OpenAPI document gives text fields and the tenant header say exactly what
-//! the server accepts: a client (or a fuzzer) keeping to a pattern is never refused for that
-//! text, and one breaking it always is. Each pattern, taken from the served document, is run
-//! with the `regex` crate against the parser or the live server over every character of the
-//! Basic Multilingual Plane's first 12,544 code points and the other characters that differ
-//! between regex dialects' notions of whitespace.
+//! The patterns the OpenAPI document gives text fields, text query parameters and the tenant
+//! header say exactly what the server accepts: a client (or a fuzzer) keeping to a pattern is
+//! never refused for that text, and one breaking it always is. Each pattern, taken from the
+//! served document, is run with the `regex` crate against the parser or the live server over
+//! the first 12,545 code points and the characters regex dialects disagree on as whitespace.
 
 use regex::Regex;
 use serde_json::Value;
@@ -125,6 +124,29 @@ async fn the_tenant_header_is_refused_400_exactly_when_it_breaks_its_pattern() {
         let expected = if text == "acme" { 200 } else { 403 };
         if status != 400 {
             assert_eq!(status, expected, "{text:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_text_query_parameter_is_refused_400_exactly_when_it_breaks_its_pattern() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let doc = app.get("/openapi.json", None).await.body;
+    let parameter = |path: &str, name: &str| {
+        let params = doc["paths"][path]["get"]["parameters"].as_array().expect("parameters");
+        pattern_of(&params.iter().find(|p| p["name"] == name).expect("the parameter")["schema"])
+    };
+    // (route, parameter, who asks: a tenant's key, or the admin token)
+    for (path, name, tenant) in
+        [("/products", "q", Some("acme")), ("/audit", "tenant", None), ("/audit", "action", None)]
+    {
+        let pattern = parameter(path, name);
+        for value in ["widget", "", "a b", "a\u{0}b", "\u{0}", "tab\there", "\u{7f}\u{85}\u{3000}"] {
+            let request = app.client.get(app.url(path)).query(&[(name, value)]);
+            let status = app.send(request, tenant).await.status;
+            assert_eq!(status != 400, pattern.is_match(value), "{path}?{name}={value:?}: {status}");
+            assert!(status == 400 || status == 200, "{path}?{name}={value:?}: {status}");
         }
     }
 }
