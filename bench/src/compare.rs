@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::cpu::CpuSnapshot;
+use crate::cpu::{Cpu, CpuSnapshot};
 use crate::http::HttpArgs;
 use crate::load::{Load, Mix};
 use crate::probes::{PgbenchRun, Spread, list_script, pgbench, spread_scripts};
-use crate::report::figure;
+use crate::report::{cpu_figure, figure};
 use crate::setup::{Bench, Tenant};
 
 /// Tenantry's figures for one load: throughput and CPU per request.
@@ -19,11 +19,11 @@ pub struct Served {
     /// Requests per second.
     pub rps: f64,
     /// Server CPU microseconds per request.
-    pub server_us: f64,
+    pub server: Cpu,
     /// Postgres CPU microseconds per request.
-    pub postgres_us: f64,
-    /// The load generator's CPU microseconds per request (NaN when unknown).
-    pub client_us: f64,
+    pub postgres: Cpu,
+    /// The load generator's CPU microseconds per request (unknown for the built-in client).
+    pub client: Cpu,
 }
 
 /// `GET /products?limit=20` alone for one tenant, against the running server.
@@ -45,11 +45,11 @@ pub async fn list_alone(
     let before = CpuSnapshot::take(&bench.url).await;
     let outcome = args.load.run(&load).await?;
     let after = CpuSnapshot::take(&bench.url).await;
-    let (server_us, postgres_us) = before.per_request_us(&after, outcome.requests);
+    let (server, postgres) = before.per_request_us(&after, outcome.requests);
     if outcome.errors > 0 {
         eprintln!("bench: {} of the list-only requests failed", outcome.errors);
     }
-    Ok(Served { rps: outcome.rps, server_us, postgres_us, client_us: outcome.client_us })
+    Ok(Served { rps: outcome.rps, server, postgres, client: outcome.client })
 }
 
 /// Runs pgbench (the server stopped, so it has the machine to itself as Tenantry had) and
@@ -97,9 +97,9 @@ fn report(what: &str, how: &str, served: Served, run: PgbenchRun, ctx: &serde_js
     figure("pgbench", &format!("Tenantry {what}, requests per second"), served.rps, "1/s", ctx.clone());
     figure("pgbench", &format!("pgbench {how}, transactions per second"), run.tps, "1/s", ctx.clone());
     figure("pgbench", "Tenantry relative to pgbench (target 0.5)", served.rps / run.tps, "x", ctx.clone());
-    figure("pgbench", "Tenantry server CPU per request", served.server_us, "us", ctx.clone());
-    figure("pgbench", "Tenantry Postgres CPU per request", served.postgres_us, "us", ctx.clone());
-    figure("pgbench", "pgbench Postgres CPU per transaction", run.postgres_us, "us", ctx.clone());
-    figure("pgbench", "Tenantry's load generator CPU per request", served.client_us, "us", ctx.clone());
-    figure("pgbench", "pgbench client CPU per transaction", run.client_us, "us", ctx.clone());
+    cpu_figure("pgbench", "Tenantry server CPU per request", served.server, ctx.clone());
+    cpu_figure("pgbench", "Tenantry Postgres CPU per request", served.postgres, ctx.clone());
+    cpu_figure("pgbench", "pgbench Postgres CPU per transaction", run.postgres, ctx.clone());
+    cpu_figure("pgbench", "Tenantry's load generator CPU per request", served.client, ctx.clone());
+    cpu_figure("pgbench", "pgbench client CPU per transaction", run.client, ctx.clone());
 }

@@ -15,7 +15,7 @@ use crate::cpu::CpuSnapshot;
 use crate::load::{Generator, Load, Mix};
 use crate::probes::{backend_private_mib, rss_mib};
 use crate::remote::Remote;
-use crate::report::figure;
+use crate::report::{cpu_figure, figure};
 use crate::setup::{self, Bench, Tenant};
 
 /// Products each tenant is seeded with.
@@ -162,18 +162,17 @@ async fn measure(
             figure("http", rss_label(args.load), rss_mib("self").unwrap_or(f64::NAN), "MiB", ctx.clone());
         }
         let cpu = cpu_before.zip(cpu_after).map(|(b, a)| b.per_request_us(&a, outcome.requests));
-        if let Some((server_us, postgres_us)) = cpu {
-            figure("http", cpu_label(args.load), server_us, "us", ctx.clone());
-            figure("http", "Postgres CPU per request", postgres_us, "us", ctx.clone());
-            figure("http", "load generator CPU per request", outcome.client_us, "us", ctx.clone());
+        if let Some((server, postgres)) = cpu {
+            cpu_figure("http", cpu_label(args.load), server, ctx.clone());
+            cpu_figure("http", "Postgres CPU per request", postgres, ctx.clone());
+            cpu_figure("http", "load generator CPU per request", outcome.client, ctx.clone());
         }
         let (avg, max) = backend_private_mib(&bench.url).await;
         figure("http", "Postgres backend private memory, mean", avg, "MiB", ctx.clone());
         figure("http", "Postgres backend private memory, max", max, "MiB", ctx.clone());
         if count == most_count && count > 1 {
-            let client_us = outcome.client_us;
-            most = cpu
-                .map(|(server_us, postgres_us)| (count, Served { rps, server_us, postgres_us, client_us }));
+            let client = outcome.client;
+            most = cpu.map(|(server, postgres)| (count, Served { rps, server, postgres, client }));
         }
         match single {
             None => single = Some(rps),

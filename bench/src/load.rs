@@ -13,7 +13,7 @@ use futures::future::join_all;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::cpu::children_cpu_seconds;
+use crate::cpu::{Cpu, children_cpu_seconds};
 use crate::report::Samples;
 use crate::setup::Tenant;
 
@@ -65,9 +65,9 @@ pub struct Outcome {
     pub p99_ms: f64,
     /// Requests that failed or were not answered 2xx.
     pub errors: u64,
-    /// CPU microseconds the load generator spent per request (wrk's; NaN for the built-in
+    /// CPU microseconds the load generator spent per request (wrk's; unknown for the built-in
     /// client, which shares this process with the server).
-    pub client_us: f64,
+    pub client: Cpu,
 }
 
 impl Generator {
@@ -169,7 +169,8 @@ fn run_wrk(base: &str, script: &str, connections: usize, duration: Duration) -> 
         .output();
     std::fs::remove_file(&path).ok();
     let output = output.context("wrk")?;
-    let client_s = children_cpu_seconds().zip(cpu_before).map_or(f64::NAN, |(after, before)| after - before);
+    let client =
+        children_cpu_seconds().zip(cpu_before).map_or(Cpu::UNKNOWN, |(after, before)| after.since(before));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().find_map(|l| l.strip_prefix("TENANTRY-WRK ")).with_context(|| {
         format!("wrk gave no figures: {stdout} {}", String::from_utf8_lossy(&output.stderr))
@@ -184,7 +185,7 @@ fn run_wrk(base: &str, script: &str, connections: usize, duration: Duration) -> 
         p50_ms,
         p99_ms,
         errors: errors as u64,
-        client_us: client_s * 1e6 / requests.max(1.0),
+        client: client.per(requests),
     })
 }
 
@@ -231,6 +232,6 @@ async fn run_builtin(load: &Load<'_>) -> Outcome {
         p50_ms: all.quantile_ms(0.5),
         p99_ms: all.quantile_ms(0.99),
         errors: errors.load(Ordering::Relaxed),
-        client_us: f64::NAN,
+        client: Cpu::UNKNOWN,
     }
 }

@@ -10,7 +10,7 @@ use tenantry_service::db::TENANT_SESSION;
 use tenantry_service::page::PageRequest;
 use tenantry_service::products;
 
-use crate::cpu::{backend_pids, children_cpu_seconds, cpu_seconds};
+use crate::cpu::{Cpu, backend_pids, children_cpu_seconds, cpu_seconds};
 use crate::setup::Tenant;
 
 /// Resident memory of a process (`self` or a pid), from /proc.
@@ -60,9 +60,9 @@ pub struct PgbenchRun {
     pub tps: f64,
     /// CPU microseconds its Postgres backends spent per transaction (connection set-up
     /// included, a few milliseconds per client over the whole run).
-    pub postgres_us: f64,
+    pub postgres: Cpu,
     /// CPU microseconds pgbench itself (the client) spent per transaction.
-    pub client_us: f64,
+    pub client: Cpu,
 }
 
 /// The statement GET /products?limit=20 sends for one tenant (built by the service itself),
@@ -178,7 +178,7 @@ pub async fn pgbench(
         .context("pgbench")?;
     let output = child.wait_with_output();
     tokio::pin!(output);
-    let mut cpu: HashMap<i32, f64> = HashMap::new();
+    let mut cpu: HashMap<i32, Cpu> = HashMap::new();
     let output = loop {
         tokio::select! {
             output = &mut output => break output.context("pgbench")?,
@@ -203,8 +203,8 @@ pub async fn pgbench(
     let (Some(tps), Some(transactions)) = (tps, transactions) else {
         anyhow::bail!("pgbench gave no tps: {stdout} {}", String::from_utf8_lossy(&output.stderr));
     };
-    let client_s =
-        children_cpu_seconds().zip(client_before).map_or(f64::NAN, |(after, before)| after - before);
-    let n = transactions.max(1.0);
-    Ok(PgbenchRun { tps, postgres_us: cpu.values().sum::<f64>() * 1e6 / n, client_us: client_s * 1e6 / n })
+    let client =
+        children_cpu_seconds().zip(client_before).map_or(Cpu::UNKNOWN, |(after, before)| after.since(before));
+    let postgres = cpu.values().fold(Cpu::default(), |sum, &t| sum.plus(t));
+    Ok(PgbenchRun { tps, postgres: postgres.per(transactions), client: client.per(transactions) })
 }

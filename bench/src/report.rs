@@ -48,3 +48,11 @@ pub fn figure(scenario: &str, name: &str, value: f64, unit: &str, context: serde
         json!({"scenario": scenario, "figure": name, "value": value, "unit": unit, "context": context});
     println!("JSON {line}");
 }
+
+/// A CPU figure per request or transaction: the total under `name`, and beside it the share of
+/// it spent in the kernel, which separates a process's own work from what its system calls,
+/// socket wake-ups and task switches cost.
+pub fn cpu_figure(scenario: &str, name: &str, cpu: crate::cpu::Cpu, context: serde_json::Value) {
+    figure(scenario, name, cpu.total(), "us", context.clone());
+    figure(scenario, &format!("{name}, share in the kernel"), cpu.kernel_share() * 100.0, "%", context);
+}
