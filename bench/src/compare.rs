@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::cpu::{Cpu, CpuSnapshot};
+use crate::floor::Layer;
 use crate::http::HttpArgs;
 use crate::load::{Load, Mix};
 use crate::probes::{PgbenchRun, Spread, list_script, pgbench, spread_scripts};
@@ -62,12 +63,16 @@ pub async fn against_pgbench(
     tenants: &[Tenant],
     products: usize,
     single: Served,
+    floors: &[(Layer, Served)],
     spread: Option<(usize, Served)>,
 ) -> anyhow::Result<()> {
     let (clients, seconds) = (args.connections, args.duration);
     let one = pgbench(&bench.url, "prepared", &[(list_script(&tenants[0])?, 1)], clients, seconds).await?;
     let ctx = json!({"tenants": 1, "clients": clients, "duration_s": seconds});
     report("GET /products?limit=20", "-M prepared, same SQL", single, one, &ctx);
+    for (layer, floor) in floors {
+        report_floor(*layer, *floor, one, &ctx);
+    }
     let Some((count, served)) = spread.filter(|(count, _)| *count > 1) else { return Ok(()) };
     let mut best: Option<PgbenchRun> = None;
     for (spread, label) in [(Spread::Random, "random tenant"), (Spread::Affine, "tenant-affine")] {
@@ -91,6 +96,21 @@ pub async fn against_pgbench(
         );
     }
     Ok(())
+}
+
+/// A floor under the server (`floor.rs`); the one that runs the statement beside pgbench's
+/// run on it (the HTTP floor sends nothing to Postgres).
+fn report_floor(layer: Layer, floor: Served, run: PgbenchRun, ctx: &serde_json::Value) {
+    let name = |what: &str| format!("floor, {}: {what}", layer.label());
+    figure("pgbench", &name("requests per second"), floor.rps, "1/s", ctx.clone());
+    if layer == Layer::Statement {
+        figure("pgbench", &name("relative to pgbench"), floor.rps / run.tps, "x", ctx.clone());
+    }
+    cpu_figure("pgbench", &name("server CPU per request"), floor.server, ctx.clone());
+    if layer == Layer::Statement {
+        cpu_figure("pgbench", &name("Postgres CPU per request"), floor.postgres, ctx.clone());
+    }
+    cpu_figure("pgbench", &name("load generator CPU per request"), floor.client, ctx.clone());
 }
 
 fn report(what: &str, how: &str, served: Served, run: PgbenchRun, ctx: &serde_json::Value) {

@@ -12,6 +12,7 @@ use tenantry_service::tenants::Registry;
 
 use crate::compare::{self, Served};
 use crate::cpu::CpuSnapshot;
+use crate::floor::{self, Layer};
 use crate::load::{Generator, Load, Mix};
 use crate::probes::{backend_private_mib, rss_mib};
 use crate::remote::Remote;
@@ -37,6 +38,11 @@ pub struct HttpArgs {
     /// largest tenant count (a random tenant per transaction, and tenant-affine).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pgbench: bool,
+    /// With pgbench, also measure the floors under the server (`floor.rs`): the list request
+    /// answered by a bare actix-web server with Tenantry's recorded answer, without and with
+    /// the service's statement run through its pools.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    floors: bool,
     /// Load generator: wrk takes far less CPU per request than the built-in client, which
     /// shares this process (and the machine's cores) with the server.
     #[arg(long, value_enum, default_value_t = Generator::Auto)]
@@ -199,8 +205,18 @@ async fn measure(
         return served.stop().await;
     }
     let single = compare::list_alone(bench, args, &base, &tenants[0], PRODUCTS).await?;
+    let mut floors = Vec::new();
+    if args.floors {
+        // Tenantry's server stays up but idle, so its pools (and their backends) serve the floor.
+        let recorded = floor::record(&base, &tenants[0]).await?;
+        let workers = bench.settings.server.workers;
+        for layer in [Layer::Http, Layer::Statement] {
+            let served = floor::measure(&served.db, args, workers, &bench.url, &tenants[0], &recorded, layer);
+            floors.push((layer, served.await?));
+        }
+    }
     served.stop().await?;
-    compare::against_pgbench(bench, args, tenants, PRODUCTS, single, most).await
+    compare::against_pgbench(bench, args, tenants, PRODUCTS, single, &floors, most).await
 }
 
 /// One request per tenant, so caches hold every key and tenant before measuring.

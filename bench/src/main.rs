@@ -7,6 +7,7 @@
 
 mod compare;
 mod cpu;
+mod floor;
 mod http;
 mod load;
 mod migrate;
