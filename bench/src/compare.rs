@@ -35,6 +35,22 @@ pub async fn list_alone(
     tenant: &Tenant,
     products: usize,
 ) -> anyhow::Result<Served> {
+    let (served, errors) = list_load(bench, args, base, tenant, products).await?;
+    if errors > 0 {
+        eprintln!("bench: {errors} of the list-only requests failed");
+    }
+    Ok(served)
+}
+
+/// The list-only load for `tenant` against the server at `base` (Tenantry's or a floor in this
+/// process): its figures, and how many of its requests failed.
+pub async fn list_load(
+    bench: &Bench,
+    args: &HttpArgs,
+    base: &str,
+    tenant: &Tenant,
+    products: usize,
+) -> anyhow::Result<(Served, u64)> {
     let load = Load {
         base,
         tenants: std::slice::from_ref(tenant),
@@ -47,10 +63,7 @@ pub async fn list_alone(
     let outcome = args.load.run(&load).await?;
     let after = CpuSnapshot::take(&bench.url).await;
     let (server, postgres) = before.per_request_us(&after, outcome.requests);
-    if outcome.errors > 0 {
-        eprintln!("bench: {} of the list-only requests failed", outcome.errors);
-    }
-    Ok(Served { rps: outcome.rps, server, postgres, client: outcome.client })
+    Ok((Served { rps: outcome.rps, server, postgres, client: outcome.client }, outcome.errors))
 }
 
 /// Runs pgbench (the server stopped, so it has the machine to itself as Tenantry had) and

@@ -13,7 +13,6 @@
 //! routes of the service.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
@@ -22,11 +21,9 @@ use tenantry_service::db::Db;
 use tenantry_service::page::PageRequest;
 use tenantry_service::{TenantScope, products};
 
-use crate::compare::Served;
-use crate::cpu::CpuSnapshot;
+use crate::compare::{self, Served};
 use crate::http::HttpArgs;
-use crate::load::{Load, Mix};
-use crate::setup::Tenant;
+use crate::setup::{Bench, Tenant};
 
 /// How much of the request path a floor keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,9 +56,16 @@ struct Floor {
     body: web::Bytes,
 }
 
+/// Tenantry's answer to `GET /products?limit=20` for one tenant.
+pub struct Recorded {
+    body: web::Bytes,
+    /// Products in it.
+    rows: usize,
+}
+
 /// Tenantry's answer to `GET /products?limit=20` for `tenant`, from the running server at
-/// `base`, with the number of products in it.
-pub async fn record(base: &str, tenant: &Tenant) -> anyhow::Result<(web::Bytes, usize)> {
+/// `base`.
+pub async fn record(base: &str, tenant: &Tenant) -> anyhow::Result<Recorded> {
     let reply = reqwest::Client::new()
         .get(format!("{base}/products?limit=20"))
         .bearer_auth(&tenant.key)
@@ -71,18 +75,17 @@ pub async fn record(base: &str, tenant: &Tenant) -> anyhow::Result<(web::Bytes, 
     let body = reply.bytes().await?;
     let page: serde_json::Value = serde_json::from_slice(&body)?;
     let rows = page["items"].as_array().context("a page has items")?.len();
-    Ok((web::Bytes::from(body.to_vec()), rows))
+    Ok(Recorded { body, rows })
 }
 
-/// Runs the list-only load against a floor of `layer` for `tenant` and measures it as
-/// [`crate::compare::list_alone`] measures Tenantry (this process's CPU, its backends').
+/// Runs the list-only load against a floor of `layer` for `tenant`, measured as Tenantry's
+/// list is ([`compare::list_load`]: this process's CPU, the service's backends').
 pub async fn measure(
+    bench: &Bench,
     db: &Db,
     args: &HttpArgs,
-    workers: usize,
-    url: &str,
     tenant: &Tenant,
-    recorded: &(web::Bytes, usize),
+    recorded: &Recorded,
     layer: Layer,
 ) -> anyhow::Result<Served> {
     let scope = TenantScope::new(tenant.schema()?);
@@ -92,8 +95,8 @@ pub async fn measure(
         db: db.clone(),
         scope,
         statement,
-        rows: recorded.1,
-        body: recorded.0.clone(),
+        rows: recorded.rows,
+        body: recorded.body.clone(),
     });
     let state = web::Data::from(floor);
     let mut server =
@@ -101,36 +104,19 @@ pub async fn measure(
             .disable_signals()
             .shutdown_timeout(1)
             .bind(("127.0.0.1", 0))?;
-    if workers > 0 {
-        server = server.workers(workers);
+    if bench.settings.server.workers > 0 {
+        server = server.workers(bench.settings.server.workers);
     }
     let port = server.addrs().first().context("the floor's listener")?.port();
     let server = server.run();
     let handle = server.handle();
     let task = tokio::spawn(server);
-    let base = format!("http://127.0.0.1:{port}");
-    let load = Load {
-        base: &base,
-        tenants: std::slice::from_ref(tenant),
-        products: 0,
-        connections: args.connections,
-        duration: Duration::from_secs(args.duration),
-        mix: Mix::ListOnly,
-    };
-    let before = CpuSnapshot::take(url).await;
-    let outcome = args.load.run(&load).await;
-    let after = CpuSnapshot::take(url).await;
+    let measured = compare::list_load(bench, args, &format!("http://127.0.0.1:{port}"), tenant, 0).await;
     handle.stop(true).await;
     task.await??;
-    let outcome = outcome?;
-    anyhow::ensure!(
-        outcome.errors == 0,
-        "{} of the floor's requests failed ({})",
-        outcome.errors,
-        layer.label()
-    );
-    let (server, postgres) = before.per_request_us(&after, outcome.requests);
-    Ok(Served { rps: outcome.rps, server, postgres, client: outcome.client })
+    let (served, errors) = measured?;
+    anyhow::ensure!(errors == 0, "{errors} of the floor's requests failed ({})", layer.label());
+    Ok(served)
 }
 
 /// The floor's one route: the statement if its layer has it, then Tenantry's recorded answer.

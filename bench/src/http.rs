@@ -209,10 +209,9 @@ async fn measure(
     if args.floors {
         // Tenantry's server stays up but idle, so its pools (and their backends) serve the floor.
         let recorded = floor::record(&base, &tenants[0]).await?;
-        let workers = bench.settings.server.workers;
         for layer in [Layer::Http, Layer::Statement] {
-            let served = floor::measure(&served.db, args, workers, &bench.url, &tenants[0], &recorded, layer);
-            floors.push((layer, served.await?));
+            let floor = floor::measure(bench, &served.db, args, &tenants[0], &recorded, layer).await?;
+            floors.push((layer, floor));
         }
     }
     served.stop().await?;
